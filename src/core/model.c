@@ -1,0 +1,91 @@
+/* model.c: the inventory container and lookups over the models (model.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slate/model.h"
+
+void slate_inventory_init(struct slate_inventory *inv)
+{
+    memset(inv, 0, sizeof *inv);
+    slate_arena_init(&inv->arena);
+}
+
+void slate_inventory_free(struct slate_inventory *inv)
+{
+    slate_arena_free(&inv->arena);
+    slate_free(inv->servers);
+    slate_free(inv->ssh_keys);
+    slate_free(inv->firewalls);
+    memset(inv, 0, sizeof *inv);
+}
+
+#define ADD(inv, arr, n, cap)                                              \
+    do {                                                                   \
+        (inv)->arr = slate_grow((inv)->arr, &(inv)->cap, (inv)->n + 1,     \
+                                sizeof *(inv)->arr);                       \
+        memset(&(inv)->arr[(inv)->n], 0, sizeof *(inv)->arr);              \
+        return &(inv)->arr[(inv)->n++];                                    \
+    } while (0)
+
+struct slate_server *slate_inventory_add_server(struct slate_inventory *inv)
+{
+    ADD(inv, servers, n_servers, cap_servers);
+}
+
+struct slate_ssh_key *slate_inventory_add_ssh_key(struct slate_inventory *inv)
+{
+    ADD(inv, ssh_keys, n_ssh_keys, cap_ssh_keys);
+}
+
+struct slate_firewall *slate_inventory_add_firewall(struct slate_inventory *inv)
+{
+    ADD(inv, firewalls, n_firewalls, cap_firewalls);
+}
+
+const char *slate_labels_get(const struct slate_labels *labels, const char *key)
+{
+    for (size_t i = 0; i < labels->n; i++) {
+        if (strcmp(labels->v[i].key, key) == 0)
+            return labels->v[i].value;
+    }
+    return NULL;
+}
+
+bool slate_strset_has(const struct slate_strset *set, const char *s)
+{
+    size_t lo = 0, hi = set ? set->n : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(set->v[mid], s);
+        if (c == 0)
+            return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+const char *slate_strmap_get(const struct slate_strmap *map, const char *key)
+{
+    size_t lo = 0, hi = map ? map->n : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(map->v[mid].key, key);
+        if (c == 0)
+            return map->v[mid].value;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+void slate_asset_id(char buf[SLATE_ASSET_ID_MAX], const char *integration, int64_t server_id)
+{
+    snprintf(buf, SLATE_ASSET_ID_MAX, "hetzner:%s:server:%lld", integration,
+             (long long)server_id);
+}

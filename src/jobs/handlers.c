@@ -1,0 +1,841 @@
+/*
+ * handlers.c: the four jobs, each a chain of asynchronous steps.
+ *
+ *   connect:    open token -> syntax -> generation -> lease -> fetch ->
+ *               commit (token, vendor, inventory) -> people -> evaluate
+ *   sync:       load -> decrypt token -> budget -> lease -> fetch ->
+ *               commit -> people -> evaluate
+ *               (fetch failed: mark the record, evaluate what is stored)
+ *   evaluate:   load -> evaluate
+ *   disconnect: one script removes everything and bumps the generation
+ *
+ * Every write is a fenced Lua script (scripts.c): it does nothing when the
+ * integration was disconnected since the job began (its generation moved)
+ * or when the job no longer holds the integration's sync lease.  Every step
+ * that fails calls finish(), which releases what the job holds and reports
+ * the outcome exactly once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fetch.h"
+#include "jobs_int.h"
+#include "scripts.h"
+#include "slate/alloc.h"
+#include "slate/hetzner.h"
+#include "slate/log.h"
+
+struct handler {
+    struct slate_run *run;
+    struct slate_env *env;
+    const struct slate_job *job;
+    char *k_int, *k_gens, *k_lease, *k_keys, *k_fws, *k_tests, *k_iassets, *k_assets;
+    char *k_vendors, *k_ints, *k_members, *k_owners;
+    char gen[24];
+    char lease_token[96];
+    bool have_lease;
+    uv_timer_t lease_timer;
+    bool lease_timer_open;
+    char *token;
+    size_t token_len;
+    struct fetch *fetch;
+    struct fetch_result fres;
+    char ferror[SLATE_ERR_MSG_MAX];
+    const struct slate_inventory *inv;
+    struct slate_inventory stored;
+    bool stored_init;
+    struct slate_arena arena;         /* strings of the sync state and people */
+    struct slate_sync_state sync;
+    struct slate_strset members;
+    struct slate_strmap owners;
+    long added, changed, removed;
+    bool with_inventory_summary;
+    int64_t rl_limit, rl_remaining, rl_reset;
+    /* The outcome once the evaluation is stored. */
+    enum slate_code code;
+    char error[SLATE_ERR_MSG_MAX];
+    char *tests_summary;              /* {"id":"status",...} */
+    int64_t retry_due_ms;
+    bool finished;
+};
+
+static void finish(struct handler *h, enum slate_code code, const char *error);
+static void evaluate_and_store(struct handler *h);
+static void load(struct handler *h, const char *what, slate_redis_cb *cb);
+
+/* ---- helpers ---- */
+
+static int hsend(struct handler *h, struct slate_argv *a, slate_redis_cb *cb)
+{
+    int rc = slate_argv_send(h->env->redis, 0, a, cb, h);
+    slate_argv_free(a);
+    return rc;
+}
+
+static void redis_unreachable(struct handler *h)
+{
+    finish(h, SLATE_E_INTERNAL, "Redis is not reachable");
+}
+
+/* A fenced script's first reply element: -1 disconnected, -2 lease lost. */
+static bool fence_broken(struct handler *h, redisReply *reply, const char *error)
+{
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        char msg[SLATE_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "Redis failed: %s",
+                 reply ? reply->str : (error ? error : "no reply"));
+        finish(h, SLATE_E_INTERNAL, msg);
+        return true;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[0]->integer < 0) {
+        if (reply->element[0]->integer == -2)
+            finish(h, SLATE_E_INTERNAL,
+                   "another job took over this integration's sync; this one stops without writing");
+        else
+            finish(h, SLATE_E_NOT_CONNECTED,
+                   "The integration is not connected (it was disconnected while the job ran)");
+        return true;
+    }
+    return false;
+}
+
+static void add_fence(struct handler *h, struct slate_argv *a, const char *script, int nkeys)
+{
+    slate_argv_str(a, "EVAL");
+    slate_argv_str(a, script);
+    slate_argv_int(a, nkeys);
+    slate_argv_str(a, h->k_int);
+    slate_argv_str(a, h->k_gens);
+    slate_argv_str(a, h->k_lease);
+}
+
+static void add_fence_args(struct handler *h, struct slate_argv *a, bool lease)
+{
+    slate_argv_str(a, h->job->integration);
+    slate_argv_str(a, h->gen);
+    slate_argv_str(a, lease ? h->lease_token : "");
+}
+
+static void free_handler(struct handler *h)
+{
+    slate_free(h->k_int);
+    slate_free(h->k_gens);
+    slate_free(h->k_lease);
+    slate_free(h->k_keys);
+    slate_free(h->k_fws);
+    slate_free(h->k_tests);
+    slate_free(h->k_iassets);
+    slate_free(h->k_assets);
+    slate_free(h->k_vendors);
+    slate_free(h->k_ints);
+    slate_free(h->k_members);
+    slate_free(h->k_owners);
+    if (h->token) {
+        explicit_bzero(h->token, h->token_len);
+        slate_free(h->token);
+    }
+    fetch_free(h->fetch);
+    if (h->stored_init)
+        slate_inventory_free(&h->stored);
+    slate_arena_free(&h->arena);
+    slate_free(h->members.v);
+    slate_free(h->owners.v);
+    slate_free(h->tests_summary);
+    slate_free(h);
+}
+
+static void on_lease_timer_closed(uv_handle_t *t)
+{
+    free_handler(t->data);
+}
+
+static void ignore(redisReply *reply, const char *error, void *ud)
+{
+    (void)reply;
+    (void)error;
+    (void)ud;
+}
+
+static char *build_summary(struct handler *h)
+{
+    struct slate_buf b;
+    slate_buf_init(&b);
+    if (h->job->type == SLATE_JOB_DISCONNECT) {
+        slate_buf_printf(&b, "{\"assets\":{\"removed\":%ld}}", h->removed);
+        return slate_buf_steal(&b);
+    }
+    if (!h->tests_summary && !h->with_inventory_summary) {
+        slate_buf_free(&b);
+        return NULL;
+    }
+    slate_buf_puts(&b, "{");
+    if (h->with_inventory_summary && h->inv) {
+        slate_buf_printf(&b,
+                         "\"servers\":%zu,\"ssh_keys\":%zu,\"firewalls\":%zu,"
+                         "\"assets\":{\"added\":%ld,\"changed\":%ld,\"removed\":%ld},",
+                         h->inv->n_servers, h->inv->n_ssh_keys, h->inv->n_firewalls, h->added,
+                         h->changed, h->removed);
+    }
+    slate_buf_printf(&b, "\"tests\":%s}", h->tests_summary ? h->tests_summary : "{}");
+    return slate_buf_steal(&b);
+}
+
+static void finish(struct handler *h, enum slate_code code, const char *error)
+{
+    if (h->finished)
+        return;
+    h->finished = true;
+    if (h->have_lease && h->env->redis) {
+        const char *argv[] = {"EVAL", slate_lua_release_lease, "1", h->k_lease, h->lease_token};
+        size_t lens[5];
+        for (int i = 0; i < 5; i++)
+            lens[i] = strlen(argv[i]);
+        slate_redis_cmd(h->env->redis, 0, ignore, NULL, 5, argv, lens);
+    }
+    struct slate_run *run = h->run;
+    run->retry_due_ms = h->retry_due_ms;
+    char *summary = build_summary(h);
+    /* The sentence may live in h: copy it before h goes. */
+    char msg[SLATE_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", error ? error : slate_code_message(code));
+    if (h->lease_timer_open) {
+        uv_timer_stop(&h->lease_timer);
+        uv_close((uv_handle_t *)&h->lease_timer, on_lease_timer_closed);
+    } else {
+        free_handler(h);
+    }
+    slate_run_done(run, code, code == SLATE_E_OK ? NULL : msg, summary);
+}
+
+/* ---- evaluation ---- */
+
+static void fill_people(struct handler *h, const redisReply *members, const redisReply *owners)
+{
+    slate_free(h->members.v);
+    slate_free(h->owners.v);
+    memset(&h->members, 0, sizeof h->members);
+    memset(&h->owners, 0, sizeof h->owners);
+    if (members && members->type == REDIS_REPLY_ARRAY && members->elements) {
+        h->members.v = slate_calloc(members->elements, sizeof *h->members.v);
+        for (size_t i = 0; i < members->elements; i++) {
+            if (members->element[i]->type == REDIS_REPLY_STRING)
+                h->members.v[h->members.n++] = slate_arena_strndup(
+                    &h->arena, members->element[i]->str, members->element[i]->len);
+        }
+    }
+    if (owners && owners->type == REDIS_REPLY_ARRAY && owners->elements >= 2) {
+        h->owners.v = slate_calloc(owners->elements / 2, sizeof *h->owners.v);
+        for (size_t i = 0; i + 1 < owners->elements; i += 2) {
+            const redisReply *k = owners->element[i], *v = owners->element[i + 1];
+            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+                continue;
+            struct slate_strmap_entry *e = &h->owners.v[h->owners.n++];
+            e->key = slate_arena_strndup(&h->arena, k->str, k->len);
+            e->value = slate_arena_strndup(&h->arena, v->str, v->len);
+        }
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_owner(const void *a, const void *b)
+{
+    return strcmp(((const struct slate_strmap_entry *)a)->key,
+                  ((const struct slate_strmap_entry *)b)->key);
+}
+
+static void sort_people(struct handler *h)
+{
+    if (h->members.n)
+        qsort(h->members.v, h->members.n, sizeof *h->members.v, cmp_str);
+    if (h->owners.n)
+        qsort(h->owners.v, h->owners.n, sizeof *h->owners.v, cmp_owner);
+}
+
+static void on_tests_stored(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    if (fence_broken(h, reply, error))
+        return;
+    finish(h, h->code, h->code == SLATE_E_OK ? NULL : h->error);
+}
+
+static void evaluate_and_store(struct handler *h)
+{
+    run_set_state(h->run, RUN_EVALUATING);
+    int64_t now = slate_now_ms();
+    struct slate_check_input in = {
+        .integration = h->job->integration,
+        .sync = &h->sync,
+        .inv = h->inv,
+        .members = &h->members,
+        .owners = &h->owners,
+        .cfg = &h->env->checks,
+        .now_ms = now,
+    };
+    struct slate_argv a = {0};
+    add_fence(h, &a, slate_lua_store_tests, 4);
+    slate_argv_str(&a, h->k_tests);
+    add_fence_args(h, &a, false);
+    struct slate_buf summary;
+    slate_buf_init(&summary);
+    slate_buf_puts(&summary, "{");
+    for (size_t i = 0; i < slate_n_checks; i++) {
+        struct slate_check_result r;
+        slate_check_run(&slate_checks[i], &in, &r);
+        struct slate_buf json;
+        slate_buf_init(&json);
+        slate_check_result_json(&r, now, &json);
+        slate_argv_str(&a, slate_checks[i].id);
+        slate_argv_own(&a, slate_buf_steal(&json));
+        const char *st = slate_check_status_name(r.status);
+        slate_buf_printf(&summary, "%s\"%s\":\"%s\"", i ? "," : "", slate_checks[i].id, st);
+        slate_check_result_free(&r);
+    }
+    slate_buf_puts(&summary, "}");
+    slate_free(h->tests_summary);
+    h->tests_summary = slate_buf_steal(&summary);
+    if (hsend(h, &a, on_tests_stored) != 0)
+        redis_unreachable(h);
+}
+
+/* Fills h->sync from the integration hash (flat field/value reply). */
+static bool read_integration(struct handler *h, const redisReply *integ)
+{
+    memset(&h->sync, 0, sizeof h->sync);
+    if (!integ || integ->type != REDIS_REPLY_ARRAY || integ->elements == 0)
+        return false;
+    h->sync.connected = true;
+    for (size_t i = 0; i + 1 < integ->elements; i += 2) {
+        const redisReply *k = integ->element[i], *v = integ->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        char *val = slate_arena_strndup(&h->arena, v->str, v->len);
+        if (strcmp(k->str, "status") == 0)
+            h->sync.status = val;
+        else if (strcmp(k->str, "last_error") == 0)
+            h->sync.last_error = val;
+        else if (strcmp(k->str, "last_error_code") == 0)
+            h->sync.last_error_code = val;
+        else if (strcmp(k->str, "last_success_at") == 0) {
+            int64_t ms;
+            if (slate_parse_time(val, &ms) == 0) {
+                h->sync.last_success_ms = ms;
+                h->sync.servers_complete = h->sync.ssh_keys_complete =
+                    h->sync.firewalls_complete = true;
+            }
+        } else if (strcmp(k->str, "token") == 0 && h->job->type == SLATE_JOB_SYNC) {
+            struct slate_err err;
+            const char *why = NULL;
+            if (h->token) {
+                explicit_bzero(h->token, h->token_len);
+                slate_free(h->token);
+                h->token = NULL;
+            }
+            if (slate_token_decrypt(h->env->keys, h->job->workspace, h->job->integration, v->str,
+                                    v->len, &h->token, &h->token_len, &why) != 0) {
+                (void)err;
+                slate_warn("stored token does not open", "integration", h->job->integration,
+                           "reason", why);
+            }
+        } else if (strcmp(k->str, "ratelimit_limit") == 0) {
+            slate_parse_i64(val, &h->rl_limit);
+        } else if (strcmp(k->str, "ratelimit_remaining") == 0) {
+            slate_parse_i64(val, &h->rl_remaining);
+        } else if (strcmp(k->str, "ratelimit_reset") == 0) {
+            slate_parse_i64(val, &h->rl_reset);
+        }
+    }
+    return true;
+}
+
+/* Rebuilds the stored inventory from the JSON a sync wrote.  Returns -1 with
+ * a sentence when something stored does not parse. */
+static int read_stored(struct handler *h, const redisReply *keys, const redisReply *fws,
+                       const redisReply *assets, char *msg, size_t n)
+{
+    if (h->stored_init)
+        slate_inventory_free(&h->stored);
+    slate_inventory_init(&h->stored);
+    h->stored_init = true;
+    struct slate_err err = {0};
+    for (size_t i = 0; assets->type == REDIS_REPLY_ARRAY && i < assets->elements; i++) {
+        const redisReply *v = assets->element[i];
+        if (v->type == REDIS_REPLY_STRING &&
+            slate_server_from_asset_json(v->str, v->len, &h->stored, &err) != 0) {
+            snprintf(msg, n, "a stored server asset does not parse: %s", err.msg);
+            return -1;
+        }
+    }
+    for (size_t i = 0; keys->type == REDIS_REPLY_ARRAY && i + 1 < keys->elements; i += 2) {
+        int64_t id;
+        const redisReply *k = keys->element[i], *v = keys->element[i + 1];
+        if (!slate_parse_i64(k->str, &id) ||
+            slate_ssh_key_from_json(id, v->str, v->len, &h->stored, &err) != 0) {
+            snprintf(msg, n, "a stored SSH key does not parse: %s", err.msg);
+            return -1;
+        }
+    }
+    for (size_t i = 0; fws->type == REDIS_REPLY_ARRAY && i + 1 < fws->elements; i += 2) {
+        int64_t id;
+        const redisReply *k = fws->element[i], *v = fws->element[i + 1];
+        if (!slate_parse_i64(k->str, &id) ||
+            slate_firewall_from_json(id, v->str, v->len, &h->stored, &err) != 0) {
+            snprintf(msg, n, "a stored firewall does not parse: %s", err.msg);
+            return -1;
+        }
+    }
+    h->inv = &h->stored;
+    return 0;
+}
+
+/* ---- load ---- */
+
+static void load(struct handler *h, const char *what, slate_redis_cb *cb)
+{
+    struct slate_argv a = {0};
+    slate_argv_str(&a, "EVAL");
+    slate_argv_str(&a, slate_lua_load);
+    slate_argv_str(&a, "8");
+    slate_argv_str(&a, h->k_int);
+    slate_argv_str(&a, h->k_gens);
+    slate_argv_str(&a, h->k_keys);
+    slate_argv_str(&a, h->k_fws);
+    slate_argv_str(&a, h->k_iassets);
+    slate_argv_str(&a, h->k_assets);
+    slate_argv_str(&a, h->k_members);
+    slate_argv_str(&a, h->k_owners);
+    slate_argv_str(&a, h->job->integration);
+    slate_argv_str(&a, what);
+    if (hsend(h, &a, cb) != 0)
+        redis_unreachable(h);
+}
+
+static bool load_reply_ok(struct handler *h, redisReply *reply, const char *error)
+{
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 7) {
+        char msg[SLATE_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "Redis failed: %s",
+                 reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                          : (error ? error : "unexpected reply"));
+        finish(h, SLATE_E_INTERNAL, msg);
+        return false;
+    }
+    return true;
+}
+
+/* The evaluate job, and a sync that failed: judge what is stored. */
+static void on_loaded_for_evaluate(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    if (!load_reply_ok(h, reply, error))
+        return;
+    if (h->job->type == SLATE_JOB_EVALUATE)
+        snprintf(h->gen, sizeof h->gen, "%s", reply->element[0]->str);
+    if (!read_integration(h, reply->element[1])) {
+        finish(h, SLATE_E_NOT_CONNECTED, NULL);
+        return;
+    }
+    fill_people(h, reply->element[5], reply->element[6]);
+    sort_people(h);
+    char msg[SLATE_ERR_MSG_MAX];
+    if (read_stored(h, reply->element[2], reply->element[3], reply->element[4], msg, sizeof msg) != 0) {
+        /* Judging half of what is stored would be a lie: no test result. */
+        finish(h, SLATE_E_INTERNAL, msg);
+        return;
+    }
+    if (h->sync.last_success_ms == 0)
+        h->inv = NULL;
+    evaluate_and_store(h);
+}
+
+/* ---- sync / connect ---- */
+
+static void on_people(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    if (!load_reply_ok(h, reply, error))
+        return;
+    fill_people(h, reply->element[5], reply->element[6]);
+    sort_people(h);
+    memset(&h->sync, 0, sizeof h->sync);
+    h->sync.connected = true;
+    h->sync.status = "connected";
+    h->sync.last_success_ms = slate_now_ms();
+    h->sync.servers_complete = h->sync.ssh_keys_complete = h->sync.firewalls_complete = true;
+    evaluate_and_store(h);
+}
+
+static void on_committed(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    if (fence_broken(h, reply, error))
+        return;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
+        h->added = (long)reply->element[0]->integer;
+        h->changed = (long)reply->element[1]->integer;
+        h->removed = (long)reply->element[2]->integer;
+    }
+    h->with_inventory_summary = true;
+    char counts[96];
+    snprintf(counts, sizeof counts, "%zu/%zu/%zu", h->inv->n_servers, h->inv->n_ssh_keys,
+             h->inv->n_firewalls);
+    slate_info("inventory stored", "job_id", h->job->job_id, "servers/keys/firewalls", counts);
+    h->code = SLATE_E_OK;
+    load(h, "people", on_people);
+}
+
+static int cmp_server(const void *a, const void *b)
+{
+    const struct slate_server *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static void commit(struct handler *h)
+{
+    run_set_state(h->run, RUN_STORING);
+    bool connect = h->job->type == SLATE_JOB_CONNECT;
+    struct slate_argv a = {0};
+    add_fence(h, &a, slate_lua_commit_sync, 9);
+    slate_argv_str(&a, h->k_keys);
+    slate_argv_str(&a, h->k_fws);
+    slate_argv_str(&a, h->k_iassets);
+    slate_argv_str(&a, h->k_assets);
+    slate_argv_str(&a, h->k_vendors);
+    slate_argv_str(&a, h->k_ints);
+    add_fence_args(h, &a, true);
+    slate_argv_str(&a, connect ? "connect" : "sync");
+    char now[SLATE_TIME_MAX];
+    slate_format_time(slate_now_ms(), now);
+    slate_argv_own(&a, slate_strdup(now));
+    if (connect) {
+        char hint[SLATE_TOKEN_HINT_MAX];
+        slate_token_hint(h->token, h->token_len, hint);
+        slate_argv_own(&a, slate_token_encrypt(h->env->keys, h->job->workspace,
+                                               h->job->integration, h->token, h->token_len));
+        slate_argv_own(&a, slate_strdup(hint));
+    } else {
+        slate_argv_str(&a, "");
+        slate_argv_str(&a, "");
+    }
+    slate_argv_int(&a, h->fres.rl_limit);
+    slate_argv_int(&a, h->fres.rl_remaining);
+    slate_argv_int(&a, h->fres.rl_reset);
+
+    /* The fetch owns the inventory; sorting its array in place is fine. */
+    struct slate_inventory *inv = (struct slate_inventory *)h->inv;
+    qsort(inv->servers, inv->n_servers, sizeof *inv->servers, cmp_server);
+    slate_argv_int(&a, (long long)inv->n_servers);
+    for (size_t i = 0; i < inv->n_servers; i++) {
+        char id[SLATE_ASSET_ID_MAX];
+        slate_asset_id(id, h->job->integration, inv->servers[i].id);
+        struct slate_buf b;
+        slate_buf_init(&b);
+        slate_server_asset_json(&inv->servers[i], h->job->integration, &b);
+        slate_argv_own(&a, slate_strdup(id));
+        slate_argv_own(&a, slate_buf_steal(&b));
+    }
+    slate_argv_int(&a, (long long)inv->n_ssh_keys);
+    for (size_t i = 0; i < inv->n_ssh_keys; i++) {
+        struct slate_buf b;
+        slate_buf_init(&b);
+        slate_ssh_key_json(&inv->ssh_keys[i], &b);
+        slate_argv_int(&a, (long long)inv->ssh_keys[i].id);
+        slate_argv_own(&a, slate_buf_steal(&b));
+    }
+    slate_argv_int(&a, (long long)inv->n_firewalls);
+    for (size_t i = 0; i < inv->n_firewalls; i++) {
+        struct slate_buf b;
+        slate_buf_init(&b);
+        slate_firewall_json(&inv->firewalls[i], &b);
+        slate_argv_int(&a, (long long)inv->firewalls[i].id);
+        slate_argv_own(&a, slate_buf_steal(&b));
+    }
+    if (hsend(h, &a, on_committed) != 0)
+        redis_unreachable(h);
+}
+
+static void on_sync_failed_marked(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    if (fence_broken(h, reply, error))
+        return;
+    /* hetzner.cloud_linked must show the failure at once: evaluate what is
+     * stored, under the new status. */
+    load(h, "all", on_loaded_for_evaluate);
+}
+
+static void on_progress_written(redisReply *reply, const char *error, void *ud)
+{
+    (void)reply;
+    (void)error;
+    (void)ud;
+}
+
+static void on_progress(void *ud, unsigned done, unsigned known)
+{
+    struct handler *h = ud;
+    if (h->job->type != SLATE_JOB_SYNC || !h->env->redis)
+        return;
+    char progress[48];
+    snprintf(progress, sizeof progress, "%u/%u", done, known);
+    struct slate_argv a = {0};
+    add_fence(h, &a, slate_lua_set_progress, 3);
+    add_fence_args(h, &a, true);
+    slate_argv_own(&a, slate_strdup(progress));
+    slate_argv_send(h->env->redis, 0, &a, on_progress_written, h);
+    slate_argv_free(&a);
+}
+
+static void on_fetched(void *ud, const struct fetch_result *res, const struct slate_inventory *inv)
+{
+    struct handler *h = ud;
+    h->fres = *res;
+    snprintf(h->ferror, sizeof h->ferror, "%s", res->error ? res->error : "");
+    h->fres.error = h->ferror;
+    char pages[32];
+    snprintf(pages, sizeof pages, "%u/%u", res->pages, res->requests);
+    if (res->code == SLATE_E_OK) {
+        slate_info("fetched", "job_id", h->job->job_id, "pages/requests", pages);
+        h->inv = inv;
+        commit(h);
+        return;
+    }
+    h->retry_due_ms = res->retry_due_ms;
+    if (h->job->type == SLATE_JOB_CONNECT) {
+        /* Nothing is stored: an integration already connected keeps its
+         * old token and data. */
+        finish(h, res->code, res->error);
+        return;
+    }
+    if (slate_code_transient(res->code) && h->run->job.attempt < h->env->cfg->max_attempts &&
+        res->code != SLATE_E_RATE_LIMITED) {
+        /* Another attempt is coming: leave the record alone until the sync
+         * fails for good. */
+        finish(h, res->code, res->error);
+        return;
+    }
+    if (res->code == SLATE_E_RATE_LIMITED) {
+        finish(h, res->code, res->error);
+        return;
+    }
+    h->code = res->code;
+    snprintf(h->error, sizeof h->error, "%s", res->error);
+    struct slate_argv a = {0};
+    add_fence(h, &a, slate_lua_sync_failed, 3);
+    add_fence_args(h, &a, true);
+    char now[SLATE_TIME_MAX];
+    slate_format_time(slate_now_ms(), now);
+    slate_argv_own(&a, slate_strdup(now));
+    slate_argv_str(&a, slate_code_name(res->code));
+    slate_argv_str(&a, h->error);
+    slate_argv_int(&a, res->rl_limit);
+    slate_argv_int(&a, res->rl_remaining);
+    slate_argv_int(&a, res->rl_reset);
+    if (hsend(h, &a, on_sync_failed_marked) != 0)
+        redis_unreachable(h);
+}
+
+static void start_fetch(struct handler *h)
+{
+    run_set_state(h->run, RUN_FETCHING);
+    struct slate_err err = {0};
+    h->fetch = fetch_start(h->env, h->token, h->job->job_id, on_progress, on_fetched, h, &err);
+    if (!h->fetch)
+        finish(h, err.code, err.msg);
+}
+
+static void on_lease_renewed(redisReply *reply, const char *error, void *ud)
+{
+    (void)ud;
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
+        slate_warn("the sync lease was taken by another job; this job's writes will be refused");
+    (void)error;
+}
+
+static void send_lease(struct handler *h, slate_redis_cb *cb)
+{
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)h->env->cfg->visibility_timeout_ms);
+    const char *argv[] = {"EVAL", slate_lua_lease, "1", h->k_lease, h->lease_token, ttl};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    if (slate_redis_cmd(h->env->redis, 0, cb, h, 6, argv, lens) != 0 && cb != on_lease_renewed)
+        redis_unreachable(h);
+}
+
+static void on_lease_timer(uv_timer_t *t)
+{
+    struct handler *h = t->data;
+    if (h->have_lease && !h->finished && h->env->redis)
+        send_lease(h, on_lease_renewed);
+}
+
+static void on_lease(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+        redis_unreachable(h);
+        return;
+    }
+    if (reply->integer == 0) {
+        h->retry_due_ms = slate_now_ms() + 5000;
+        finish(h, SLATE_E_INTERNAL,
+               "another sync of this integration is running; this job will try again");
+        return;
+    }
+    h->have_lease = true;
+    uv_timer_init(h->env->loop, &h->lease_timer);
+    h->lease_timer.data = h;
+    h->lease_timer_open = true;
+    uint64_t every = (uint64_t)h->env->cfg->visibility_timeout_ms / 3;
+    uv_timer_start(&h->lease_timer, on_lease_timer, every, every);
+    start_fetch(h);
+}
+
+static void take_lease(struct handler *h)
+{
+    snprintf(h->lease_token, sizeof h->lease_token, "%s:%s:%llu", h->env->consumer,
+             h->job->entry_id, (unsigned long long)slate_rand_below(UINT64_MAX));
+    send_lease(h, on_lease);
+}
+
+static void on_generation(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    if (!load_reply_ok(h, reply, error))
+        return;
+    snprintf(h->gen, sizeof h->gen, "%s", reply->element[0]->str);
+    take_lease(h);
+}
+
+static void on_loaded_for_sync(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    if (!load_reply_ok(h, reply, error))
+        return;
+    snprintf(h->gen, sizeof h->gen, "%s", reply->element[0]->str);
+    if (!read_integration(h, reply->element[1])) {
+        finish(h, SLATE_E_NOT_CONNECTED, NULL);
+        return;
+    }
+    if (!h->token) {
+        finish(h, SLATE_E_INTERNAL,
+               "the stored token does not open with this worker's key (was the key rotated?)");
+        return;
+    }
+    /* No sync that the project's remaining budget cannot pay for: estimate
+     * the budget now from the last figures seen and the refill rate. */
+    if (h->rl_limit > 0 && h->rl_remaining >= 0) {
+        int64_t now_s = slate_now_ms() / 1000;
+        int64_t budget = h->rl_remaining;
+        if (h->rl_reset > 0 && now_s >= h->rl_reset)
+            budget = h->rl_limit;
+        /* A sync costs at least one request per collection. */
+        int64_t need = 3;
+        if (budget < need) {
+            int64_t wait_ms = (need - budget) * 3600 * 1000 / h->rl_limit + 1000;
+            h->retry_due_ms = slate_now_ms() + wait_ms;
+            finish(h, SLATE_E_RATE_LIMITED,
+                   "the project's Hetzner API budget is too low for a sync; waiting for it to refill");
+            return;
+        }
+    }
+    take_lease(h);
+}
+
+static void on_disconnected(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 1) {
+        char msg[SLATE_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "Redis failed: %s",
+                 reply && reply->type == REDIS_REPLY_ERROR ? reply->str : (error ? error : "no reply"));
+        finish(h, SLATE_E_INTERNAL, msg);
+        return;
+    }
+    h->removed = (long)reply->element[0]->integer;
+    finish(h, SLATE_E_OK, NULL);
+}
+
+static void disconnect(struct handler *h)
+{
+    run_set_state(h->run, RUN_STORING);
+    const char *argv[] = {"EVAL",     slate_lua_disconnect, "10",     h->k_int,     h->k_gens,
+                          h->k_lease, h->k_keys,            h->k_fws, h->k_tests,   h->k_iassets,
+                          h->k_assets, h->k_vendors,        h->k_ints, h->job->integration};
+    size_t lens[14];
+    for (int i = 0; i < 14; i++)
+        lens[i] = strlen(argv[i]);
+    if (slate_redis_cmd(h->env->redis, 0, on_disconnected, h, 14, argv, lens) != 0)
+        redis_unreachable(h);
+}
+
+static void do_connect(struct handler *h)
+{
+    const char *why = NULL;
+    if (slate_unseal_b64(h->env->keys, h->job->token_sealed, strlen(h->job->token_sealed),
+                         &h->token, &h->token_len, &why) != 0) {
+        char msg[SLATE_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "Invalid job: %s", why ? why : "token_sealed does not open");
+        finish(h, SLATE_E_INVALID_JOB, msg);
+        return;
+    }
+    if (!slate_token_syntax_ok(h->token, h->token_len)) {
+        /* Never sent anywhere: it could not even be a header. */
+        finish(h, SLATE_E_INVALID_TOKEN, "Invalid API token");
+        return;
+    }
+    load(h, "people", on_generation);
+}
+
+void slate_handler_start(struct slate_run *run)
+{
+    struct handler *h = slate_calloc(1, sizeof *h);
+    h->run = run;
+    h->env = run->env;
+    h->job = &run->job;
+    run->handler = h;
+    slate_arena_init(&h->arena);
+    h->rl_limit = h->rl_remaining = h->rl_reset = -1;
+    const char *ws = run->job.workspace, *id = run->job.integration;
+    struct slate_env *env = run->env;
+    char rest[160];
+#define IKEY(suffix) (snprintf(rest, sizeof rest, "integration:%s%s", id, suffix), slate_wkey(env, ws, rest))
+    h->k_int = IKEY("");
+    h->k_lease = IKEY(":lease");
+    h->k_keys = IKEY(":ssh_keys");
+    h->k_fws = IKEY(":firewalls");
+    h->k_tests = IKEY(":tests");
+    h->k_iassets = IKEY(":assets");
+#undef IKEY
+    h->k_gens = slate_wkey(env, ws, "generations");
+    h->k_assets = slate_wkey(env, ws, "assets");
+    h->k_vendors = slate_wkey(env, ws, "vendors");
+    h->k_ints = slate_wkey(env, ws, "integrations");
+    h->k_members = slate_wkey(env, ws, "members");
+    h->k_owners = slate_wkey(env, ws, "asset_owners");
+
+    switch (run->job.type) {
+    case SLATE_JOB_CONNECT:
+        do_connect(h);
+        break;
+    case SLATE_JOB_SYNC:
+        load(h, "all", on_loaded_for_sync);
+        break;
+    case SLATE_JOB_EVALUATE:
+        load(h, "all", on_loaded_for_evaluate);
+        break;
+    case SLATE_JOB_DISCONNECT:
+        disconnect(h);
+        break;
+    default:
+        finish(h, SLATE_E_INVALID_JOB, "Invalid job: unknown type");
+    }
+}

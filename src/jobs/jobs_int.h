@@ -1,0 +1,94 @@
+/*
+ * jobs_int.h: private to src/jobs/, the only module that joins I/O (Redis,
+ * HTTP) and logic (parsers, checks, crypto).
+ */
+#ifndef SLATE_JOBS_INT_H
+#define SLATE_JOBS_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "slate/checks.h"
+#include "slate/config.h"
+#include "slate/crypto.h"
+#include "slate/error.h"
+#include "slate/http.h"
+#include "slate/job.h"
+#include "slate/redis.h"
+#include "slate/util.h"
+
+/* What every handler may use; owned by the worker. */
+struct slate_env {
+    uv_loop_t *loop;
+    struct slate_redis *redis;        /* commands (never the blocking read) */
+    struct slate_http *http;
+    const struct slate_config *cfg;
+    const struct slate_keys *keys;
+    struct slate_check_config checks;
+    const char *prefix;
+    const char *consumer;
+};
+
+/* The life of one attempt of a job.  Changed only by run_set_state(), which
+ * logs each transition. */
+enum run_state {
+    RUN_RECEIVED,
+    RUN_RUNNING,
+    RUN_FETCHING,
+    RUN_STORING,
+    RUN_EVALUATING,
+    RUN_FINISHING,
+    RUN_DONE,
+};
+
+struct slate_run {
+    struct slate_env *env;
+    struct slate_worker *worker;
+    struct slate_job job;
+    enum run_state state;
+    uint64_t started_mono;
+    /* The outcome, set by slate_run_done. */
+    enum slate_code code;
+    char error[SLATE_ERR_MSG_MAX];
+    char *summary;                    /* JSON object, heap; NULL: none */
+    int64_t retry_due_ms;             /* rate limited: when the budget allows */
+    void *handler;                    /* the handler's own state */
+    bool abandon;                     /* shutdown: finish without writing */
+    struct slate_run *prev, *next;
+};
+
+void run_set_state(struct slate_run *run, enum run_state st);
+
+/* A handler calls this exactly once when the attempt is over.  code OK means
+ * success.  Takes ownership of summary (a JSON object, or NULL). */
+void slate_run_done(struct slate_run *run, enum slate_code code, const char *error,
+                    char *summary);
+
+/* Starts the handler of run->job.type (handlers.c). */
+void slate_handler_start(struct slate_run *run);
+
+/* Key names: "<prefix>:{q}:<name>" and "<prefix>:{W}:<rest>". */
+char *slate_qkey(const struct slate_env *env, const char *name);
+char *slate_wkey(const struct slate_env *env, const char *ws, const char *rest);
+
+/* A Redis command built one argument at a time; strings added with
+ * slate_argv_str are borrowed, the others owned and freed with the argv. */
+struct slate_argv {
+    const char **v;
+    size_t *len;
+    char **owned;
+    size_t n, cap, n_owned, cap_owned;
+};
+void slate_argv_add(struct slate_argv *a, const char *s, size_t n);
+void slate_argv_str(struct slate_argv *a, const char *s);
+void slate_argv_own(struct slate_argv *a, char *s);
+void slate_argv_int(struct slate_argv *a, long long v);
+/* Puts a count, owned by the argv, into a slot reserved earlier. */
+void slate_argv_set_count(struct slate_argv *a, size_t at, size_t count);
+void slate_argv_free(struct slate_argv *a);
+/* slate_redis_cmd with the argv (r may be NULL: -1). */
+int slate_argv_send(struct slate_redis *r, int64_t timeout, struct slate_argv *a,
+                    slate_redis_cb *cb, void *ud);
+
+#endif

@@ -1,0 +1,280 @@
+/*
+ * scripts.c: every Lua script slate-worker runs in Redis.
+ *
+ * Queue scripts touch only {q} keys and store scripts only {W} keys, so each
+ * stays inside one Redis Cluster slot.  Every store script is fenced: it
+ * writes nothing unless the integration's generation (bumped by each
+ * disconnect) is still the one the job read when it began, so no job that
+ * began before a disconnect can write after it.
+ */
+#include "scripts.h"
+
+/* Owner-checked finish of an attempt: result + (retry | dead | reseal) + ack
+ * + delete, in one step, only while the entry is still pending for us.
+ * KEYS: jobs, results, delayed, dead.
+ * ARGV: group, consumer, entry id, results maxlen, action, nres, result
+ * field/values..., then per action: retry: due_ms, member; dead: maxlen,
+ * ndead, fields...; reseal: nnew, fields...
+ * Returns 1, or 0 when the entry is no longer ours. */
+const char slate_lua_finish[] =
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
+    "if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end\n"
+    "local nres = tonumber(ARGV[6])\n"
+    "local i = 7 + nres\n"
+    "if nres > 0 then\n"
+    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 7, 6 + nres))\n"
+    "end\n"
+    "local action = ARGV[5]\n"
+    "if action == 'retry' then\n"
+    "  redis.call('ZADD', KEYS[3], ARGV[i], ARGV[i + 1])\n"
+    "elseif action == 'dead' then\n"
+    "  local nd = tonumber(ARGV[i + 1])\n"
+    "  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[i], '*', unpack(ARGV, i + 2, i + 1 + nd))\n"
+    "elseif action == 'reseal' then\n"
+    "  local nn = tonumber(ARGV[i])\n"
+    "  redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 1, i + nn))\n"
+    "end\n"
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[3])\n"
+    "return 1\n";
+
+/* Moves due members of the delayed set back to the job stream, atomically
+ * (the whole script is one step, so no member is moved twice).  A member
+ * that is not a JSON object of strings goes to the dead stream.
+ * KEYS: delayed, jobs, dead.  ARGV: now_ms, limit, dead maxlen.
+ * Returns the number moved. */
+const char slate_lua_move_due[] =
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))\n"
+    "local moved = 0\n"
+    "for _, m in ipairs(due) do\n"
+    "  redis.call('ZREM', KEYS[1], m)\n"
+    "  local ok, job = pcall(cjson.decode, m)\n"
+    "  local args = {}\n"
+    "  if ok and type(job) == 'table' then\n"
+    "    for k, v in pairs(job) do\n"
+    "      if type(k) ~= 'string' or (type(v) ~= 'string' and type(v) ~= 'number') then ok = false end\n"
+    "      table.insert(args, k); table.insert(args, tostring(v))\n"
+    "    end\n"
+    "  else ok = false end\n"
+    "  if ok and #args > 0 then\n"
+    "    redis.call('XADD', KEYS[2], '*', unpack(args))\n"
+    "    moved = moved + 1\n"
+    "  else\n"
+    "    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'error_code', 'internal',\n"
+    "      'error', 'a delayed job could not be read back', 'attempts', '0')\n"
+    "  end\n"
+    "end\n"
+    "return moved\n";
+
+/* Heartbeat and release of held jobs: for each id still pending for us,
+ * XCLAIM ... JUSTID with the given IDLE (0: a heartbeat; large: release for
+ * immediate takeover).  Never touches an entry another worker took over.
+ * KEYS: jobs.  ARGV: group, consumer, idle_ms, ids...  Returns ids refreshed. */
+const char slate_lua_heartbeat[] =
+    "local n = 0\n"
+    "for i = 4, #ARGV do\n"
+    "  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)\n"
+    "  if #p > 0 and p[1][2] == ARGV[2] then\n"
+    "    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')\n"
+    "    n = n + 1\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+/* Shared prologue of the store scripts: the fence.  KEYS[1] is the
+ * integration hash and KEYS[2] the workspace's generations hash; ARGV[1] the
+ * integration id, ARGV[2] the generation the job read when it began,
+ * ARGV[3] the lease token ("" when the script needs none) with the lease
+ * key in KEYS[3]. */
+#define FENCE                                                                    \
+    "local gen = redis.call('HGET', KEYS[2], ARGV[1]) or '0'\n"                  \
+    "if gen ~= ARGV[2] then return {-1} end\n"                                   \
+    "if ARGV[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[3] then return {-2} end\n"
+
+#define HSET_CHUNKED                                                             \
+    "local function hset_pairs(key, t)\n"                                        \
+    "  for i = 1, #t, 1000 do\n"                                                 \
+    "    redis.call('HSET', key, unpack(t, i, math.min(i + 999, #t)))\n"         \
+    "  end\n"                                                                    \
+    "end\n"
+
+/* The whole inventory of a sync (or connect), replaced in one step.
+ * KEYS: 1 integration, 2 generations, 3 lease, 4 ssh_keys, 5 firewalls,
+ *       6 integration assets set, 7 workspace assets, 8 vendors,
+ *       9 integrations set
+ * ARGV: 1 integration id, 2 generation, 3 lease token, 4 mode (connect|sync),
+ *       5 now, 6 token ciphertext, 7 token hint, 8 rl limit, 9 rl remaining,
+ *       10 rl reset, 11 n_assets, then asset id/json pairs, n_keys,
+ *       id/json pairs, n_firewalls, id/json pairs.
+ * Returns {added, changed, removed}, {-1} when disconnected since the job
+ * began (or, for a sync, not connected), {-2} when the lease was lost. */
+const char slate_lua_commit_sync[] =
+    FENCE HSET_CHUNKED
+    "local mode = ARGV[4]\n"
+    "if mode == 'sync' and redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
+    "local i = 11\n"
+    "local function take()\n"
+    "  local n = tonumber(ARGV[i]); local t = {}\n"
+    "  for k = 1, 2 * n do t[k] = ARGV[i + k] end\n"
+    "  i = i + 2 * n + 1\n"
+    "  return t, n\n"
+    "end\n"
+    "local assets, n_assets = take()\n"
+    "local keys, n_keys = take()\n"
+    "local fws, n_fws = take()\n"
+    "local added, changed, removed = 0, 0, 0\n"
+    "local new = {}\n"
+    "local ids = {}\n"
+    "for k = 1, #assets, 2 do\n"
+    "  local id, json = assets[k], assets[k + 1]\n"
+    "  new[id] = true; ids[#ids + 1] = id\n"
+    "  local prev = redis.call('HGET', KEYS[7], id)\n"
+    "  if not prev then added = added + 1 elseif prev ~= json then changed = changed + 1 end\n"
+    "end\n"
+    "for _, id in ipairs(redis.call('SMEMBERS', KEYS[6])) do\n"
+    "  if not new[id] then redis.call('HDEL', KEYS[7], id); removed = removed + 1 end\n"
+    "end\n"
+    "if #assets > 0 then hset_pairs(KEYS[7], assets) end\n"
+    "redis.call('DEL', KEYS[6], KEYS[4], KEYS[5])\n"
+    "for k = 1, #ids, 1000 do redis.call('SADD', KEYS[6], unpack(ids, k, math.min(k + 999, #ids))) end\n"
+    "if #keys > 0 then hset_pairs(KEYS[4], keys) end\n"
+    "if #fws > 0 then hset_pairs(KEYS[5], fws) end\n"
+    "redis.call('HSET', KEYS[1], 'provider', 'hetzner', 'status', 'connected',\n"
+    "  'last_sync_at', ARGV[5], 'last_sync_status', 'succeeded', 'last_success_at', ARGV[5],\n"
+    "  'servers', n_assets, 'ssh_keys', n_keys, 'firewalls', n_fws)\n"
+    "if ARGV[8] ~= '-1' then\n"
+    "  redis.call('HSET', KEYS[1], 'ratelimit_limit', ARGV[8], 'ratelimit_remaining', ARGV[9],\n"
+    "    'ratelimit_reset', ARGV[10], 'ratelimit_seen_at', ARGV[5])\n"
+    "end\n"
+    "redis.call('HDEL', KEYS[1], 'last_error', 'last_error_code', 'sync_progress')\n"
+    "if mode == 'connect' then\n"
+    "  redis.call('HSET', KEYS[1], 'token', ARGV[6], 'token_hint', ARGV[7])\n"
+    "  redis.call('HSETNX', KEYS[1], 'connected_at', ARGV[5])\n"
+    "  redis.call('SADD', KEYS[9], ARGV[1])\n"
+    "  local created = ARGV[5]\n"
+    "  local list = {}\n"
+    "  local old = redis.call('HGET', KEYS[8], 'hetzner')\n"
+    "  if old then\n"
+    "    local ok, v = pcall(cjson.decode, old)\n"
+    "    if ok and type(v) == 'table' then\n"
+    "      if type(v.created_at) == 'string' then created = v.created_at end\n"
+    "      if type(v.integrations) == 'table' then\n"
+    "        for _, x in ipairs(v.integrations) do if type(x) == 'string' then list[#list + 1] = x end end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  local seen = false\n"
+    "  for _, x in ipairs(list) do if x == ARGV[1] then seen = true end end\n"
+    "  if not seen then list[#list + 1] = ARGV[1] end\n"
+    "  table.sort(list)\n"
+    "  redis.call('HSET', KEYS[8], 'hetzner', '{\"id\":\"hetzner\",\"name\":\"Hetzner Online GmbH\",'\n"
+    "    .. '\"category\":\"Cloud providers\",\"website\":\"https://www.hetzner.com\",'\n"
+    "    .. '\"integrations\":[\"' .. table.concat(list, '\",\"') .. '\"],\"created_at\":\"' .. created .. '\"}')\n"
+    "end\n"
+    "return {added, changed, removed}\n";
+
+/* A sync that failed for good: the inventory stays, the record says so.
+ * KEYS: integration, generations, lease.  ARGV: id, generation, lease,
+ * now, error_code, error, rl limit, rl remaining, rl reset. */
+const char slate_lua_sync_failed[] =
+    FENCE
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
+    "redis.call('HSET', KEYS[1], 'status', 'error', 'last_error', ARGV[6],\n"
+    "  'last_error_code', ARGV[5], 'last_sync_at', ARGV[4], 'last_sync_status', 'failed')\n"
+    "if ARGV[7] ~= '-1' then\n"
+    "  redis.call('HSET', KEYS[1], 'ratelimit_limit', ARGV[7], 'ratelimit_remaining', ARGV[8],\n"
+    "    'ratelimit_reset', ARGV[9], 'ratelimit_seen_at', ARGV[4])\n"
+    "end\n"
+    "redis.call('HDEL', KEYS[1], 'sync_progress')\n"
+    "return {1}\n";
+
+/* KEYS: integration, generations, lease.  ARGV: id, generation, lease,
+ * progress ("12/40"). */
+const char slate_lua_set_progress[] =
+    FENCE
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
+    "redis.call('HSET', KEYS[1], 'sync_progress', ARGV[4])\n"
+    "return {1}\n";
+
+/* KEYS: integration, generations, lease (unused), tests.  ARGV: id,
+ * generation, "", then test id/json pairs. */
+const char slate_lua_store_tests[] =
+    FENCE HSET_CHUNKED
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
+    "local t = {}\n"
+    "for k = 4, #ARGV do t[#t + 1] = ARGV[k] end\n"
+    "redis.call('DEL', KEYS[4])\n"
+    "if #t > 0 then hset_pairs(KEYS[4], t) end\n"
+    "return {1}\n";
+
+/* Everything of one integration, in one step; bumps the generation so that
+ * no job that began before can write after.
+ * KEYS: 1 integration, 2 generations, 3 lease, 4 ssh_keys, 5 firewalls,
+ *       6 tests, 7 integration assets set, 8 workspace assets, 9 vendors,
+ *       10 integrations set.  ARGV: id.  Returns {assets removed}. */
+const char slate_lua_disconnect[] =
+    "local removed = 0\n"
+    "for _, id in ipairs(redis.call('SMEMBERS', KEYS[7])) do\n"
+    "  removed = removed + redis.call('HDEL', KEYS[8], id)\n"
+    "end\n"
+    "redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])\n"
+    "redis.call('SREM', KEYS[10], ARGV[1])\n"
+    "redis.call('HINCRBY', KEYS[2], ARGV[1], 1)\n"
+    "local old = redis.call('HGET', KEYS[9], 'hetzner')\n"
+    "if old then\n"
+    "  local ok, v = pcall(cjson.decode, old)\n"
+    "  local list = {}\n"
+    "  local created = ''\n"
+    "  if ok and type(v) == 'table' then\n"
+    "    if type(v.created_at) == 'string' then created = v.created_at end\n"
+    "    if type(v.integrations) == 'table' then\n"
+    "      for _, x in ipairs(v.integrations) do\n"
+    "        if type(x) == 'string' and x ~= ARGV[1] then list[#list + 1] = x end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  if #list == 0 then\n"
+    "    redis.call('HDEL', KEYS[9], 'hetzner')\n"
+    "  else\n"
+    "    redis.call('HSET', KEYS[9], 'hetzner', '{\"id\":\"hetzner\",\"name\":\"Hetzner Online GmbH\",'\n"
+    "      .. '\"category\":\"Cloud providers\",\"website\":\"https://www.hetzner.com\",'\n"
+    "      .. '\"integrations\":[\"' .. table.concat(list, '\",\"') .. '\"],\"created_at\":\"' .. created .. '\"}')\n"
+    "  end\n"
+    "end\n"
+    "return {removed}\n";
+
+/* Takes the integration's sync lease, or renews it when we hold it.
+ * KEYS: lease.  ARGV: token, ttl_ms.  Returns 1 when held by us, 0 when
+ * another job holds it. */
+const char slate_lua_lease[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur and cur ~= ARGV[1] then return 0 end\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "return 1\n";
+
+/* KEYS: lease.  ARGV: token. */
+const char slate_lua_release_lease[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
+    "return 1\n";
+
+/* Everything evaluate needs, read in one step (a consistent snapshot).
+ * KEYS: 1 integration, 2 generations, 3 ssh_keys, 4 firewalls,
+ *       5 integration assets set, 6 workspace assets, 7 members, 8 owners.
+ * ARGV: id, what ("all" | "people").
+ * Returns {gen, integration flat, keys flat, firewalls flat, assets list,
+ * members, owners flat}. */
+const char slate_lua_load[] =
+    "local gen = redis.call('HGET', KEYS[2], ARGV[1]) or '0'\n"
+    "local members = redis.call('SMEMBERS', KEYS[7])\n"
+    "local owners = redis.call('HGETALL', KEYS[8])\n"
+    "if ARGV[2] == 'people' then return {gen, {}, {}, {}, {}, members, owners} end\n"
+    "local integ = redis.call('HGETALL', KEYS[1])\n"
+    "local keys = redis.call('HGETALL', KEYS[3])\n"
+    "local fws = redis.call('HGETALL', KEYS[4])\n"
+    "local ids = redis.call('SMEMBERS', KEYS[5])\n"
+    "local assets = {}\n"
+    "for k = 1, #ids, 1000 do\n"
+    "  local vals = redis.call('HMGET', KEYS[6], unpack(ids, k, math.min(k + 999, #ids)))\n"
+    "  for _, v in ipairs(vals) do if v then assets[#assets + 1] = v end end\n"
+    "end\n"
+    "return {gen, integ, keys, fws, assets, members, owners}\n";
