@@ -368,7 +368,7 @@ static int read_stored(struct handler *h, const redisReply *keys, const redisRep
         const redisReply *v = assets->element[i];
         if (v->type == REDIS_REPLY_STRING &&
             slate_server_from_asset_json(v->str, v->len, &h->stored, &err) != 0) {
-            snprintf(msg, n, "a stored server asset does not parse: %s", err.msg);
+            snprintf(msg, n, "a stored server asset does not parse: %.200s", err.msg);
             return -1;
         }
     }
@@ -377,7 +377,7 @@ static int read_stored(struct handler *h, const redisReply *keys, const redisRep
         const redisReply *k = keys->element[i], *v = keys->element[i + 1];
         if (!slate_parse_i64(k->str, &id) ||
             slate_ssh_key_from_json(id, v->str, v->len, &h->stored, &err) != 0) {
-            snprintf(msg, n, "a stored SSH key does not parse: %s", err.msg);
+            snprintf(msg, n, "a stored SSH key does not parse: %.200s", err.msg);
             return -1;
         }
     }
@@ -386,7 +386,7 @@ static int read_stored(struct handler *h, const redisReply *keys, const redisRep
         const redisReply *k = fws->element[i], *v = fws->element[i + 1];
         if (!slate_parse_i64(k->str, &id) ||
             slate_firewall_from_json(id, v->str, v->len, &h->stored, &err) != 0) {
-            snprintf(msg, n, "a stored firewall does not parse: %s", err.msg);
+            snprintf(msg, n, "a stored firewall does not parse: %.200s", err.msg);
             return -1;
         }
     }

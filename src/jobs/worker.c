@@ -428,8 +428,12 @@ static void on_read(redisReply *reply, const char *error, void *ud)
 {
     struct slate_worker *w = ud;
     w->reading = false;
-    if (!reply)
-        return; /* the state callback reads again once the connection is back */
+    if (!reply) {
+        /* The state callback reads again once the connection is back. */
+        if (w->stopping)
+            maybe_close(w);
+        return;
+    }
     if (slate_reply_is_error(reply, "NOGROUP")) {
         w->group_ok = false;
         ensure_group(w);
