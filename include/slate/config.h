@@ -24,6 +24,8 @@ struct slate_config {
     bool dev_insecure_key;
     char *consumer;              /* consumer name; default host-pid */
     char *log_level;
+    char *metrics_addr;          /* "127.0.0.1:9464"; "off" disables */
+    char *previous_secret_key_file; /* during a key rotation */
 
     int64_t concurrency;
     int64_t visibility_timeout_ms;
@@ -46,6 +48,8 @@ struct slate_config {
     int64_t page_concurrency;    /* pages of one collection fetched at once */
     int64_t ssh_broad_ipv4;
     int64_t ssh_broad_ipv6;
+    int64_t sync_interval_s;     /* scheduled syncs; 0: none */
+    int64_t max_deliveries;      /* deliveries of one entry before it is poison */
 };
 
 /* Fills cfg from the environment, then from argv (flags override).  Returns

@@ -38,6 +38,11 @@ struct slate_job {
     char job_id[129];                     /* the caller's, else the entry id */
     bool job_id_given;
     long attempt;                         /* >= 1 */
+    /* Written by workers on retries after a 429 (see docs/protocol.md):
+     * attempts that ended rate limited, which do not count toward
+     * SLATE_MAX_ATTEMPTS, and the total time waited for budget. */
+    long rate_waits;
+    long long rate_wait_ms;
     char *token_sealed;                   /* heap, or NULL */
     char *token;                          /* plain token: heap, wiped on free */
     size_t token_len;

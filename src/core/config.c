@@ -48,6 +48,11 @@ static const struct opt opts[] = {
      "consumer name in the group (default: host-pid)"},
     {"log-level", "SLATE_LOG_LEVEL", K_STR, S(log_level), "info", 0, 0,
      "debug, info, warn or error"},
+    {"metrics-addr", "SLATE_METRICS_ADDR", K_STR, S(metrics_addr), "127.0.0.1:9464", 0, 0,
+     "HOST:PORT of /metrics, /healthz and /readyz; \"off\" disables"},
+    {"previous-secret-key-file", "SLATE_PREVIOUS_SECRET_KEY_FILE", K_STR,
+     S(previous_secret_key_file), NULL, 0, 0,
+     "during a key rotation: the old secret, still accepted for opening tokens"},
     {"concurrency", "SLATE_CONCURRENCY", K_INT, S(concurrency), "64", 1, 4096,
      "jobs in flight per worker"},
     {"visibility-timeout-ms", "SLATE_VISIBILITY_TIMEOUT_MS", K_INT, S(visibility_timeout_ms), "60000", 300, 86400000,
@@ -88,6 +93,10 @@ static const struct opt opts[] = {
      "an allowed IPv4 range this wide (/N) counts as the internet"},
     {"ssh-broad-ipv6", "SLATE_SSH_BROAD_IPV6_PREFIX", K_INT, S(ssh_broad_ipv6), "32", 0, 128,
      "an allowed IPv6 range this wide (/N) counts as the internet"},
+    {"sync-interval-s", "SLATE_SYNC_INTERVAL_S", K_INT, S(sync_interval_s), "3600", 0, 31536000,
+     "every connected integration is synced this often (0: no scheduled syncs)"},
+    {"max-deliveries", "SLATE_MAX_DELIVERIES", K_INT, S(max_deliveries), "3", 1, 1000,
+     "an entry taken over more often than this is poison and goes to the dead stream"},
 };
 #undef S
 #define NOPTS (sizeof opts / sizeof opts[0])

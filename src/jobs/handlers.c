@@ -52,6 +52,8 @@ struct handler {
     long added, changed, removed;
     bool with_inventory_summary;
     int64_t rl_limit, rl_remaining, rl_reset;
+    int64_t pages_expected;           /* requests the last sync's counts predict */
+    char *k_schedule;
     /* The outcome once the evaluation is stored. */
     enum slate_code code;
     char error[SLATE_ERR_MSG_MAX];
@@ -63,6 +65,7 @@ struct handler {
 static void finish(struct handler *h, enum slate_code code, const char *error);
 static void evaluate_and_store(struct handler *h);
 static void load(struct handler *h, const char *what, slate_redis_cb *cb);
+static void schedule_syncs(struct handler *h, bool on);
 
 /* ---- helpers ---- */
 
@@ -132,6 +135,7 @@ static void free_handler(struct handler *h)
     slate_free(h->k_ints);
     slate_free(h->k_members);
     slate_free(h->k_owners);
+    slate_free(h->k_schedule);
     if (h->token) {
         explicit_bzero(h->token, h->token_len);
         slate_free(h->token);
@@ -308,6 +312,7 @@ static void evaluate_and_store(struct handler *h)
 static bool read_integration(struct handler *h, const redisReply *integ)
 {
     memset(&h->sync, 0, sizeof h->sync);
+    h->pages_expected = 0;
     if (!integ || integ->type != REDIS_REPLY_ARRAY || integ->elements == 0)
         return false;
     h->sync.connected = true;
@@ -343,6 +348,11 @@ static bool read_integration(struct handler *h, const redisReply *integ)
                 slate_warn("stored token does not open", "integration", h->job->integration,
                            "reason", why);
             }
+        } else if (strcmp(k->str, "servers") == 0 || strcmp(k->str, "ssh_keys") == 0 ||
+                   strcmp(k->str, "firewalls") == 0) {
+            int64_t n = 0;
+            slate_parse_i64(val, &n);
+            h->pages_expected += n > 0 ? (n + 49) / 50 : 1;
         } else if (strcmp(k->str, "ratelimit_limit") == 0) {
             slate_parse_i64(val, &h->rl_limit);
         } else if (strcmp(k->str, "ratelimit_remaining") == 0) {
@@ -487,7 +497,35 @@ static void on_committed(redisReply *reply, const char *error, void *ud)
              h->inv->n_firewalls);
     slate_info("inventory stored", "job_id", h->job->job_id, "servers/keys/firewalls", counts);
     h->code = SLATE_E_OK;
+    if (h->job->type == SLATE_JOB_CONNECT && h->env->cfg->sync_interval_s > 0)
+        schedule_syncs(h, true);
     load(h, "people", on_people);
+}
+
+/* The schedule lives in the queue's slot ({q}), so it cannot be written in
+ * the same script as the integration ({W}): it is kept in step right after.
+ * A scheduled sync of an integration that is gone fails not_connected and
+ * the next disconnect (or this one) removes the entry. */
+static void schedule_syncs(struct handler *h, bool on)
+{
+    char member[140];
+    snprintf(member, sizeof member, "%s/%s", h->job->workspace, h->job->integration);
+    if (on) {
+        /* The first scheduled sync lands anywhere in the next interval, so
+         * that integrations connected together do not sync together. */
+        int64_t every = h->env->cfg->sync_interval_s * 1000;
+        char due[24];
+        snprintf(due, sizeof due, "%lld",
+                 (long long)(slate_now_ms() + every / 2 +
+                             (int64_t)slate_rand_below((uint64_t)every / 2 + 1)));
+        const char *argv[] = {"ZADD", h->k_schedule, due, member};
+        size_t lens[] = {4, strlen(h->k_schedule), strlen(due), strlen(member)};
+        slate_redis_cmd(h->env->redis, 0, ignore, NULL, 4, argv, lens);
+    } else {
+        const char *argv[] = {"ZREM", h->k_schedule, member};
+        size_t lens[] = {4, strlen(h->k_schedule), strlen(member)};
+        slate_redis_cmd(h->env->redis, 0, ignore, NULL, 3, argv, lens);
+    }
 }
 
 static int cmp_server(const void *a, const void *b)
@@ -715,6 +753,22 @@ static void on_generation(redisReply *reply, const char *error, void *ud)
     take_lease(h);
 }
 
+static void on_budget(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        redis_unreachable(h);
+        return;
+    }
+    if (reply->element[0]->integer == 0) {
+        h->retry_due_ms = slate_now_ms() + reply->element[1]->integer;
+        finish(h, SLATE_E_RATE_LIMITED,
+               "the project's Hetzner API budget is too low for a sync; waiting for it to refill");
+        return;
+    }
+    take_lease(h);
+}
+
 static void on_loaded_for_sync(redisReply *reply, const char *error, void *ud)
 {
     struct handler *h = ud;
@@ -730,24 +784,16 @@ static void on_loaded_for_sync(redisReply *reply, const char *error, void *ud)
                "the stored token does not open with this worker's key (was the key rotated?)");
         return;
     }
-    /* No sync that the project's remaining budget cannot pay for: estimate
-     * the budget now from the last figures seen and the refill rate. */
-    if (h->rl_limit > 0 && h->rl_remaining >= 0) {
-        int64_t now_s = slate_now_ms() / 1000;
-        int64_t budget = h->rl_remaining;
-        if (h->rl_reset > 0 && now_s >= h->rl_reset)
-            budget = h->rl_limit;
-        /* A sync costs at least one request per collection. */
-        int64_t need = 3;
-        if (budget < need) {
-            int64_t wait_ms = (need - budget) * 3600 * 1000 / h->rl_limit + 1000;
-            h->retry_due_ms = slate_now_ms() + wait_ms;
-            finish(h, SLATE_E_RATE_LIMITED,
-                   "the project's Hetzner API budget is too low for a sync; waiting for it to refill");
-            return;
-        }
-    }
-    take_lease(h);
+    /* No sync that the project's remaining budget cannot pay for: reserve
+     * the requests it expects to make from the budget all workers share. */
+    struct slate_argv a = {0};
+    slate_argv_str(&a, "EVAL");
+    slate_argv_str(&a, slate_lua_reserve_budget);
+    slate_argv_str(&a, "1");
+    slate_argv_str(&a, h->k_int);
+    slate_argv_int(&a, h->pages_expected);
+    if (hsend(h, &a, on_budget) != 0)
+        redis_unreachable(h);
 }
 
 static void on_disconnected(redisReply *reply, const char *error, void *ud)
@@ -761,6 +807,7 @@ static void on_disconnected(redisReply *reply, const char *error, void *ud)
         return;
     }
     h->removed = (long)reply->element[0]->integer;
+    schedule_syncs(h, false);
     finish(h, SLATE_E_OK, NULL);
 }
 
@@ -821,6 +868,7 @@ void slate_handler_start(struct slate_run *run)
     h->k_ints = slate_wkey(env, ws, "integrations");
     h->k_members = slate_wkey(env, ws, "members");
     h->k_owners = slate_wkey(env, ws, "asset_owners");
+    h->k_schedule = slate_qkey(env, "schedule");
 
     switch (run->job.type) {
     case SLATE_JOB_CONNECT:

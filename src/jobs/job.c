@@ -23,9 +23,24 @@ const char *slate_job_type_name(enum slate_job_type t)
     return (unsigned)t < SLATE_JOB__COUNT ? type_names[t] : "unknown";
 }
 
-enum field { F_TYPE, F_WORKSPACE, F_INTEGRATION, F_JOB_ID, F_TOKEN_SEALED, F_TOKEN, F_ATTEMPT, F__N };
-static const char *const field_names[F__N] = {"type",         "workspace", "integration", "job_id",
-                                              "token_sealed", "token",     "attempt"};
+enum field {
+    F_TYPE, F_WORKSPACE, F_INTEGRATION, F_JOB_ID, F_TOKEN_SEALED, F_TOKEN, F_ATTEMPT,
+    F_RATE_WAITS, F_RATE_WAIT_MS, F__N
+};
+static const char *const field_names[F__N] = {"type",         "workspace", "integration",
+                                              "job_id",       "token_sealed", "token",
+                                              "attempt",      "rate_waits", "rate_wait_ms"};
+
+/* A small non-negative decimal field; false when it does not parse. */
+static bool small_number(const char *v, size_t n, uint64_t max, uint64_t *out)
+{
+    char tmp[24];
+    if (n == 0 || n >= sizeof tmp)
+        return false;
+    memcpy(tmp, v, n);
+    tmp[n] = '\0';
+    return slate_parse_u64(tmp, out) && *out <= max;
+}
 
 static void invalid(struct slate_job *job, const char *fmt, const char *a)
 {
@@ -132,18 +147,25 @@ void slate_job_parse(struct slate_job *job, const char *entry_id, size_t nfields
         invalid(job, "the field 'integration' is missing%s", "");
     }
     if (val[F_ATTEMPT]) {
-        char tmp[16];
         uint64_t a = 0;
-        bool ok = vlen[F_ATTEMPT] < sizeof tmp;
-        if (ok) {
-            memcpy(tmp, val[F_ATTEMPT], vlen[F_ATTEMPT]);
-            tmp[vlen[F_ATTEMPT]] = '\0';
-            ok = slate_parse_u64(tmp, &a) && a >= 1 && a <= 1000000;
-        }
-        if (ok)
+        if (small_number(val[F_ATTEMPT], vlen[F_ATTEMPT], 1000000, &a) && a >= 1)
             job->attempt = (long)a;
         else
             invalid(job, "attempt must be a whole number from 1%s", "");
+    }
+    if (val[F_RATE_WAITS]) {
+        uint64_t a = 0;
+        if (small_number(val[F_RATE_WAITS], vlen[F_RATE_WAITS], 1000000, &a))
+            job->rate_waits = (long)a;
+        else
+            invalid(job, "rate_waits must be a whole number%s", "");
+    }
+    if (val[F_RATE_WAIT_MS]) {
+        uint64_t a = 0;
+        if (small_number(val[F_RATE_WAIT_MS], vlen[F_RATE_WAIT_MS], 1000000000000ULL, &a))
+            job->rate_wait_ms = (long long)a;
+        else
+            invalid(job, "rate_wait_ms must be a whole number%s", "");
     }
 
     bool sealed = val[F_TOKEN_SEALED] != NULL, plain = val[F_TOKEN] != NULL;

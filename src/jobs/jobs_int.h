@@ -55,6 +55,7 @@ struct slate_run {
     int64_t retry_due_ms;             /* rate limited: when the budget allows */
     void *handler;                    /* the handler's own state */
     bool abandon;                     /* shutdown: finish without writing */
+    bool force_dead;                  /* poison: straight to the dead stream */
     struct slate_run *prev, *next;
 };
 

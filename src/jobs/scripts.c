@@ -143,8 +143,10 @@ const char slate_lua_commit_sync[] =
     "  'last_sync_at', ARGV[5], 'last_sync_status', 'succeeded', 'last_success_at', ARGV[5],\n"
     "  'servers', n_assets, 'ssh_keys', n_keys, 'firewalls', n_fws)\n"
     "if ARGV[8] ~= '-1' then\n"
+    "  local t = redis.call('TIME')\n"
     "  redis.call('HSET', KEYS[1], 'ratelimit_limit', ARGV[8], 'ratelimit_remaining', ARGV[9],\n"
-    "    'ratelimit_reset', ARGV[10], 'ratelimit_seen_at', ARGV[5])\n"
+    "    'ratelimit_reset', ARGV[10], 'ratelimit_seen_at', ARGV[5],\n"
+    "    'ratelimit_seen_ms', t[1] * 1000 + math.floor(t[2] / 1000))\n"
     "end\n"
     "redis.call('HDEL', KEYS[1], 'last_error', 'last_error_code', 'sync_progress')\n"
     "if mode == 'connect' then\n"
@@ -182,8 +184,10 @@ const char slate_lua_sync_failed[] =
     "redis.call('HSET', KEYS[1], 'status', 'error', 'last_error', ARGV[6],\n"
     "  'last_error_code', ARGV[5], 'last_sync_at', ARGV[4], 'last_sync_status', 'failed')\n"
     "if ARGV[7] ~= '-1' then\n"
+    "  local t = redis.call('TIME')\n"
     "  redis.call('HSET', KEYS[1], 'ratelimit_limit', ARGV[7], 'ratelimit_remaining', ARGV[8],\n"
-    "    'ratelimit_reset', ARGV[9], 'ratelimit_seen_at', ARGV[4])\n"
+    "    'ratelimit_reset', ARGV[9], 'ratelimit_seen_at', ARGV[4],\n"
+    "    'ratelimit_seen_ms', t[1] * 1000 + math.floor(t[2] / 1000))\n"
     "end\n"
     "redis.call('HDEL', KEYS[1], 'sync_progress')\n"
     "return {1}\n";
@@ -278,3 +282,103 @@ const char slate_lua_load[] =
     "  for _, v in ipairs(vals) do if v then assets[#assets + 1] = v end end\n"
     "end\n"
     "return {gen, integ, keys, fws, assets, members, owners}\n";
+
+/* Takes over entries idle past the visibility timeout, with the number of
+ * times each was delivered (to stop poison jobs).
+ * KEYS: jobs.  ARGV: group, consumer, min idle ms, count.
+ * Returns {{id, {fields...}, deliveries}, ...}. */
+const char slate_lua_reclaim[] =
+    "local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', ARGV[4])\n"
+    "local out = {}\n"
+    "for _, e in ipairs(r[2]) do\n"
+    "  if type(e) == 'table' and type(e[2]) == 'table' then\n"
+    "    local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)\n"
+    "    local n = 1\n"
+    "    if #p > 0 then n = p[1][4] end\n"
+    "    out[#out + 1] = {e[1], e[2], n}\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+/* Bounded memory: consumers with nothing pending that have not been seen
+ * for stale_ms are deleted from the group (XGROUP DELCONSUMER drops pending
+ * entries, so only empty ones), and worker heartbeats older than stale_ms
+ * are removed.  KEYS: jobs, workers.  ARGV: group, now_ms, stale_ms.
+ * Returns the number of records removed. */
+const char slate_lua_reap[] =
+    "local removed = 0\n"
+    "local stale = tonumber(ARGV[3])\n"
+    "local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])\n"
+    "if ok then\n"
+    "  for _, c in ipairs(consumers) do\n"
+    "    local f = {}\n"
+    "    for i = 1, #c, 2 do f[c[i]] = c[i + 1] end\n"
+    "    if f.pending == 0 and f.idle > stale then\n"
+    "      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f.name)\n"
+    "      removed = removed + 1\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local now = tonumber(ARGV[2])\n"
+    "local all = redis.call('HGETALL', KEYS[2])\n"
+    "for i = 1, #all, 2 do\n"
+    "  local okj, hb = pcall(cjson.decode, all[i + 1])\n"
+    "  if not okj or type(hb) ~= 'table' or type(hb.last_seen_ms) ~= 'number'\n"
+    "     or now - hb.last_seen_ms > stale then\n"
+    "    redis.call('HDEL', KEYS[2], all[i])\n"
+    "    removed = removed + 1\n"
+    "  end\n"
+    "end\n"
+    "return removed\n";
+
+/* Scheduled syncs, exactly once per interval across all workers: each due
+ * member of the schedule ("W/I", score = due ms) becomes one sync job with
+ * job_id sched:W:I:<due ms>, and moves to its next slot (missed slots are
+ * skipped, not replayed).  The whole script is one step, so two workers
+ * never enqueue the same slot.
+ * KEYS: schedule, jobs.  ARGV: now_ms, interval_ms, limit.  Returns the
+ * number of jobs enqueued. */
+const char slate_lua_schedule[] =
+    "local now, every = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))\n"
+    "local n = 0\n"
+    "for i = 1, #due, 2 do\n"
+    "  local m, at = due[i], tonumber(due[i + 1])\n"
+    "  local slash = string.find(m, '/', 1, true)\n"
+    "  if slash then\n"
+    "    local ws, integ = string.sub(m, 1, slash - 1), string.sub(m, slash + 1)\n"
+    "    redis.call('XADD', KEYS[2], '*', 'type', 'sync', 'workspace', ws, 'integration', integ,\n"
+    "      'job_id', string.format('sched:%s:%s:%d', ws, integ, at))\n"
+    "    n = n + 1\n"
+    "    local nxt = at + every\n"
+    "    if nxt <= now then nxt = at + math.ceil((now - at + 1) / every) * every end\n"
+    "    redis.call('ZADD', KEYS[1], nxt, m)\n"
+    "  else\n"
+    "    redis.call('ZREM', KEYS[1], m)\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+/* The project's rate budget, shared by every worker through the integration
+ * record: the last figures the API sent, refilled at limit/3600 per second
+ * since, less what syncs started since then reserved.  A sync reserves the
+ * requests it expects to make before it starts.
+ * KEYS: integration.  ARGV: requests needed.
+ * Returns {1, 0} when reserved, {0, wait_ms} when the budget is too low. */
+const char slate_lua_reserve_budget[] =
+    "local f = redis.call('HMGET', KEYS[1], 'ratelimit_limit', 'ratelimit_remaining',\n"
+    "  'ratelimit_reset', 'ratelimit_seen_ms')\n"
+    "local limit, remaining = tonumber(f[1]), tonumber(f[2])\n"
+    "local reset, seen = tonumber(f[3]), tonumber(f[4])\n"
+    "if not limit or limit <= 0 or not remaining or remaining < 0 or not seen then return {1, 0} end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+    "local budget = remaining + math.max(0, now - seen) * limit / 3600000\n"
+    "if reset and reset > 0 and now >= reset * 1000 then budget = limit end\n"
+    "if budget > limit then budget = limit end\n"
+    "local need = tonumber(ARGV[1])\n"
+    "if budget < need then\n"
+    "  return {0, math.ceil((need - budget) * 3600000 / limit)}\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'ratelimit_remaining', math.floor(budget - need), 'ratelimit_seen_ms', now)\n"
+    "return {1, 0}\n";

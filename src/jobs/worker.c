@@ -33,6 +33,8 @@
 #define MOVE_DUE_BATCH "200"
 /* Longest delay between attempts (PROTOCOL.md: capped at 5 minutes). */
 #define RETRY_CAP_MS 300000
+/* How often dead consumers and stale heartbeats are looked for. */
+#define REAP_EVERY_MS 60000
 
 struct slate_worker {
     struct slate_env env;
@@ -48,6 +50,9 @@ struct slate_worker {
     bool group_ok;
     bool group_creating;
     bool reclaiming;
+    long long poison_deliveries;    /* set while starting a poison entry */
+    uint64_t last_reap_ms;
+    char *k_schedule;
     bool stopping;
     bool releasing;
     bool closing;
@@ -165,14 +170,35 @@ static int64_t retry_delay_ms(const struct slate_config *cfg, long attempt)
     return d / 2 + (int64_t)slate_rand_below((uint64_t)(d - d / 2) + 1);
 }
 
+/* Total time a job may wait for a project's rate budget (PROTOCOL.md). */
+#define RATE_WAIT_MAX_MS (2LL * 3600 * 1000)
+
 static const char *status_of(struct slate_run *run, const char **action)
 {
+    const struct slate_job *job = &run->job;
     *action = "result";
+    if (run->force_dead) {
+        *action = "dead";
+        return "dead";
+    }
     if (run->code == SLATE_E_OK)
         return "succeeded";
-    if (!slate_code_transient(run->code) || !run->job.type_valid || run->job.invalid)
+    if (!slate_code_transient(run->code) || !job->type_valid || job->invalid)
         return "failed";
-    if (run->code != SLATE_E_RATE_LIMITED && run->job.attempt >= run->env->cfg->max_attempts) {
+    if (run->code == SLATE_E_RATE_LIMITED) {
+        /* Rate-limited attempts do not count toward SLATE_MAX_ATTEMPTS, but
+         * the total wait for budget is bounded. */
+        int64_t now = slate_now_ms();
+        if (run->retry_due_ms <= now)
+            run->retry_due_ms = now + retry_delay_ms(run->env->cfg, 1);
+        if (job->rate_wait_ms + (run->retry_due_ms - now) > RATE_WAIT_MAX_MS) {
+            *action = "dead";
+            return "dead";
+        }
+        *action = "retry";
+        return "retrying";
+    }
+    if (job->attempt - job->rate_waits >= run->env->cfg->max_attempts) {
         *action = "dead";
         return "dead";
     }
@@ -181,7 +207,8 @@ static const char *status_of(struct slate_run *run, const char **action)
 }
 
 /* The job as a delayed-set member: its fields as a JSON object of strings. */
-static char *job_member(const struct slate_job *job, long next_attempt)
+static char *job_member(const struct slate_job *job, long next_attempt, long rate_waits,
+                        long long rate_wait_ms)
 {
     struct slate_buf b;
     slate_buf_init(&b);
@@ -195,6 +222,9 @@ static char *job_member(const struct slate_job *job, long next_attempt)
     slate_buf_puts(&b, ",\"job_id\":");
     slate_buf_json_str(&b, job->job_id, strlen(job->job_id));
     slate_buf_printf(&b, ",\"attempt\":\"%ld\"", next_attempt);
+    if (rate_waits > 0)
+        slate_buf_printf(&b, ",\"rate_waits\":\"%ld\",\"rate_wait_ms\":\"%lld\"", rate_waits,
+                         rate_wait_ms);
     if (job->token_sealed) {
         slate_buf_puts(&b, ",\"token_sealed\":");
         slate_buf_json_str(&b, job->token_sealed, strlen(job->token_sealed));
@@ -288,11 +318,13 @@ static void finish_run(struct slate_run *run)
     slate_argv_set_count(&a, nres_at, a.n - before);
 
     if (strcmp(action, "retry") == 0) {
-        int64_t due = run->code == SLATE_E_RATE_LIMITED && run->retry_due_ms > 0
-                          ? run->retry_due_ms
-                          : slate_now_ms() + retry_delay_ms(w->cfg, job->attempt);
+        int64_t now = slate_now_ms();
+        bool limited = run->code == SLATE_E_RATE_LIMITED;
+        int64_t due = limited ? run->retry_due_ms
+                              : now + retry_delay_ms(w->cfg, job->attempt - job->rate_waits);
         slate_argv_int(&a, due);
-        slate_argv_own(&a, job_member(job, job->attempt + 1));
+        slate_argv_own(&a, job_member(job, job->attempt + 1, job->rate_waits + (limited ? 1 : 0),
+                                      job->rate_wait_ms + (limited ? due - now : 0)));
     } else if (strcmp(action, "dead") == 0) {
         slate_argv_int(&a, w->cfg->dead_maxlen);
         size_t nd_at = a.n;
@@ -400,6 +432,17 @@ static void start_entry(struct slate_worker *w, const redisReply *entry)
     }
     slate_info("job received", "job_id", run->job.job_id, "entry", id->str, "type",
                run->job.type_valid ? slate_job_type_name(run->job.type) : NULL);
+    if (w->poison_deliveries > 0) {
+        /* Taken over again and again: whatever it does kills workers.  It
+         * goes to the dead stream instead of around the ring forever. */
+        char why[200];
+        snprintf(why, sizeof why,
+                 "the job was delivered %lld times without finishing (its workers stopped)",
+                 w->poison_deliveries);
+        run->force_dead = true;
+        slate_run_done(run, SLATE_E_INTERNAL, why, NULL);
+        return;
+    }
     if (run->job.invalid) {
         char why[300];
         snprintf(why, sizeof why, "Invalid job: %s", run->job.reason);
@@ -537,9 +580,9 @@ static void write_heartbeat(struct slate_worker *w)
     slate_buf_puts(&b, "{\"host\":");
     slate_buf_json_str(&b, w->host, strlen(w->host));
     slate_buf_printf(&b,
-                     ",\"pid\":%ld,\"started\":\"%s\",\"last_seen\":\"%s\",\"in_flight\":%lld,"
-                     "\"done\":%llu,\"failed\":%llu}",
-                     (long)getpid(), started, now, (long long)w->n_runs,
+                     ",\"pid\":%ld,\"started\":\"%s\",\"last_seen\":\"%s\",\"last_seen_ms\":%lld,"
+                     "\"in_flight\":%lld,\"done\":%llu,\"failed\":%llu}",
+                     (long)getpid(), started, now, (long long)slate_now_ms(), (long long)w->n_runs,
                      (unsigned long long)w->done, (unsigned long long)w->failed);
     const char *argv[] = {"HSET", w->k_workers, w->env.consumer, b.data};
     size_t lens[] = {4, strlen(w->k_workers), strlen(w->env.consumer), b.len};
@@ -565,23 +608,26 @@ static void on_reclaimed(redisReply *reply, const char *error, void *ud)
 {
     struct slate_worker *w = ud;
     w->reclaiming = false;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 || w->stopping)
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || w->stopping)
         return;
-    const redisReply *entries = reply->element[1];
-    if (entries->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t i = 0; i < entries->elements; i++) {
-        const redisReply *e = entries->element[i];
-        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[1]->type == REDIS_REPLY_ARRAY) {
-            bool held = false;
-            for (struct slate_run *r = w->runs; r; r = r->next)
-                held |= strcmp(r->job.entry_id, e->element[0]->str) == 0;
-            if (held)
-                continue;
-            slate_warn("took over a job whose worker stopped heartbeating", "entry",
-                       e->element[0]->str);
-            start_entry(w, e);
-        }
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 3 ||
+            e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        bool held = false;
+        for (struct slate_run *r = w->runs; r; r = r->next)
+            held |= strcmp(r->job.entry_id, e->element[0]->str) == 0;
+        if (held)
+            continue;
+        long long deliveries = e->element[2]->type == REDIS_REPLY_INTEGER ? e->element[2]->integer : 1;
+        char n[24];
+        snprintf(n, sizeof n, "%lld", deliveries);
+        slate_warn("took over a job whose worker stopped heartbeating", "entry",
+                   e->element[0]->str, "deliveries", n);
+        w->poison_deliveries = deliveries > w->cfg->max_deliveries ? deliveries : 0;
+        start_entry(w, e);
+        w->poison_deliveries = 0;
     }
 }
 
@@ -593,8 +639,8 @@ static void reclaim(struct slate_worker *w)
     char idle[24], count[24];
     snprintf(idle, sizeof idle, "%lld", (long long)w->cfg->visibility_timeout_ms);
     snprintf(count, sizeof count, "%lld", (long long)(free_slots < 100 ? free_slots : 100));
-    const char *argv[] = {"XAUTOCLAIM", w->k_jobs, GROUP, w->env.consumer, idle, "0-0",
-                          "COUNT", count};
+    const char *argv[] = {"EVAL", slate_lua_reclaim, "1", w->k_jobs, GROUP, w->env.consumer,
+                          idle, count};
     size_t lens[8];
     for (int i = 0; i < 8; i++)
         lens[i] = strlen(argv[i]);
@@ -626,6 +672,41 @@ static void move_due(struct slate_worker *w)
     slate_redis_cmd(w->env.redis, 0, on_moved, w, 9, argv, lens);
 }
 
+static void run_script(struct slate_worker *w, const char *script, int nkeys,
+                       const char *const *keys_and_args, int n)
+{
+    const char *argv[16];
+    size_t lens[16];
+    char nk[8];
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    argv[0] = "EVAL";
+    argv[1] = script;
+    argv[2] = nk;
+    for (int i = 0; i < n && i < 13; i++)
+        argv[3 + i] = keys_and_args[i];
+    for (int i = 0; i < 3 + n; i++)
+        lens[i] = strlen(argv[i]);
+    slate_redis_cmd(w->env.redis, 0, ignore_reply, NULL, 3 + n, argv, lens);
+}
+
+static void reap(struct slate_worker *w)
+{
+    char now[24], stale[24];
+    snprintf(now, sizeof now, "%lld", (long long)slate_now_ms());
+    snprintf(stale, sizeof stale, "%lld", (long long)w->cfg->visibility_timeout_ms * 10);
+    const char *ka[] = {w->k_jobs, w->k_workers, GROUP, now, stale};
+    run_script(w, slate_lua_reap, 2, ka, 5);
+}
+
+static void schedule(struct slate_worker *w)
+{
+    char now[24], every[24];
+    snprintf(now, sizeof now, "%lld", (long long)slate_now_ms());
+    snprintf(every, sizeof every, "%lld", (long long)w->cfg->sync_interval_s * 1000);
+    const char *ka[] = {w->k_schedule, w->k_jobs, now, every, "100"};
+    run_script(w, slate_lua_schedule, 2, ka, 5);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct slate_worker *w = t->data;
@@ -640,6 +721,13 @@ static void on_tick(uv_timer_t *t)
         return;
     move_due(w);
     reclaim(w);
+    if (w->cfg->sync_interval_s > 0)
+        schedule(w);
+    uint64_t now = slate_mono_ms();
+    if (now - w->last_reap_ms > REAP_EVERY_MS) {
+        w->last_reap_ms = now;
+        reap(w);
+    }
 }
 
 /* ---- life ---- */
@@ -656,6 +744,7 @@ static void on_closed_one(void *data)
     slate_free(w->k_delayed);
     slate_free(w->k_dead);
     slate_free(w->k_workers);
+    slate_free(w->k_schedule);
     slate_free(w);
     if (done)
         done(dd);
@@ -791,6 +880,7 @@ struct slate_worker *slate_worker_new(uv_loop_t *loop, const struct slate_config
     w->k_delayed = slate_qkey(&w->env, "delayed");
     w->k_dead = slate_qkey(&w->env, "dead");
     w->k_workers = slate_qkey(&w->env, "workers");
+    w->k_schedule = slate_qkey(&w->env, "schedule");
 
     char errbuf[200];
     struct slate_redis_opts ro = {.name = "commands",
