@@ -94,15 +94,30 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    struct slate_keys prev_keys;
+    bool have_prev = false;
+    if (cfg.previous_secret_key_file) {
+        if (slate_keys_load(cfg.previous_secret_key_file, &prev_keys, &err) != 0) {
+            fprintf(stderr, "slate-worker: SLATE_PREVIOUS_SECRET_KEY_FILE: %s\n", err.msg);
+            slate_keys_wipe(&keys);
+            slate_config_free(&cfg);
+            return 2;
+        }
+        have_prev = true;
+        slate_info("key rotation: the previous secret still opens tokens sealed with it");
+    }
+
     signal(SIGPIPE, SIG_IGN);
     struct app app = {0};
     uv_loop_init(&app.loop);
-    app.worker = slate_worker_new(&app.loop, &cfg, &keys, &err);
+    app.worker = slate_worker_new(&app.loop, &cfg, &keys, have_prev ? &prev_keys : NULL, &err);
     if (!app.worker) {
         fprintf(stderr, "slate-worker: %s\n", err.msg);
         uv_run(&app.loop, UV_RUN_DEFAULT);
         uv_loop_close(&app.loop);
         slate_keys_wipe(&keys);
+        if (have_prev)
+            slate_keys_wipe(&prev_keys);
         slate_config_free(&cfg);
         return 2;
     }
@@ -115,6 +130,8 @@ int main(int argc, char **argv)
     uv_run(&app.loop, UV_RUN_DEFAULT);
     int close_rc = uv_loop_close(&app.loop);
     slate_keys_wipe(&keys);
+    if (have_prev)
+        slate_keys_wipe(&prev_keys);
     slate_config_free(&cfg);
     if (close_rc != 0) {
         slate_error("the loop still had open handles at exit", "reason", uv_strerror(close_rc));

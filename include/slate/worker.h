@@ -15,9 +15,11 @@
 struct slate_worker;
 
 /* Creates the worker (connections start at once).  cfg and keys are borrowed
- * and must outlive it.  Returns NULL with err set. */
+ * and must outlive it; keys_prev (the previous secret during a rotation) may
+ * be NULL.  Returns NULL with err set. */
 struct slate_worker *slate_worker_new(uv_loop_t *loop, const struct slate_config *cfg,
-                                      const struct slate_keys *keys, struct slate_err *err);
+                                      const struct slate_keys *keys,
+                                      const struct slate_keys *keys_prev, struct slate_err *err);
 
 /* Stops taking jobs, lets the jobs in flight finish (up to the drain
  * timeout), releases the rest for immediate takeover, closes every handle

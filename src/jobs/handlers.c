@@ -342,8 +342,12 @@ static bool read_integration(struct handler *h, const redisReply *integ)
                 slate_free(h->token);
                 h->token = NULL;
             }
+            /* During a key rotation the old key still opens what it sealed. */
             if (slate_token_decrypt(h->env->keys, h->job->workspace, h->job->integration, v->str,
-                                    v->len, &h->token, &h->token_len, &why) != 0) {
+                                    v->len, &h->token, &h->token_len, &why) != 0 &&
+                (!h->env->keys_prev ||
+                 slate_token_decrypt(h->env->keys_prev, h->job->workspace, h->job->integration,
+                                     v->str, v->len, &h->token, &h->token_len, &why) != 0)) {
                 (void)err;
                 slate_warn("stored token does not open", "integration", h->job->integration,
                            "reason", why);
@@ -827,8 +831,11 @@ static void disconnect(struct handler *h)
 static void do_connect(struct handler *h)
 {
     const char *why = NULL;
-    if (slate_unseal_b64(h->env->keys, h->job->token_sealed, strlen(h->job->token_sealed),
-                         &h->token, &h->token_len, &why) != 0) {
+    size_t sl = strlen(h->job->token_sealed);
+    if (slate_unseal_b64(h->env->keys, h->job->token_sealed, sl, &h->token, &h->token_len,
+                         &why) != 0 &&
+        (!h->env->keys_prev || slate_unseal_b64(h->env->keys_prev, h->job->token_sealed, sl,
+                                                &h->token, &h->token_len, &why) != 0)) {
         char msg[SLATE_ERR_MSG_MAX];
         snprintf(msg, sizeof msg, "Invalid job: %s", why ? why : "token_sealed does not open");
         finish(h, SLATE_E_INVALID_JOB, msg);

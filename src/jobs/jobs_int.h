@@ -25,6 +25,7 @@ struct slate_env {
     struct slate_http *http;
     const struct slate_config *cfg;
     const struct slate_keys *keys;
+    const struct slate_keys *keys_prev; /* the old key during a rotation, or NULL */
     struct slate_check_config checks;
     const char *prefix;
     const char *consumer;

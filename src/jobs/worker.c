@@ -843,9 +843,11 @@ void slate_worker_shutdown(struct slate_worker *w, void (*done)(void *data), voi
 }
 
 struct slate_worker *slate_worker_new(uv_loop_t *loop, const struct slate_config *cfg,
-                                      const struct slate_keys *keys, struct slate_err *err)
+                                      const struct slate_keys *keys,
+                                      const struct slate_keys *keys_prev, struct slate_err *err)
 {
     struct slate_worker *w = slate_calloc(1, sizeof *w);
+    w->env.keys_prev = keys_prev;
     w->cfg = cfg;
     w->env.loop = loop;
     w->env.cfg = cfg;
