@@ -1,11 +1,11 @@
 /*
  * check_ssh_keys_inventoried.c: hetzner.ssh_keys_inventoried.
  *
- * Needs the SSH keys read completely.  Each key is a resource
- * ("hetzner:I:ssh_key:ID") and fails without a name or a fingerprint;
- * `checked` is the number of keys.  A project without any key is judged as a
- * whole (resource "hetzner:I", checked 1): it fails when the project has
- * servers, and passes when it has none.  Whether it has servers is known
+ * Needs the SSH keys read completely.  An integration-level test (CHECKS.md:
+ * `checked` is 1, the integration): each key without a name or a fingerprint
+ * is a failing finding of its own ("hetzner:I:ssh_key:ID"); a project
+ * without any key is judged as a whole (resource "hetzner:I"): it fails when
+ * the project has servers, and passes when it has none.  Whether it has servers is known
  * without the servers collection being complete when at least one was read;
  * with none read, it must have been read completely.
  */
@@ -34,11 +34,11 @@ void slate_check_ssh_keys_inventoried(const struct slate_check_input *in,
         }
         return;
     }
+    out->checked = 1;
     struct slate_buf id;
     slate_buf_init(&id);
     for (size_t i = 0; i < inv->n_ssh_keys; i++) {
         const struct slate_ssh_key *key = &inv->ssh_keys[i];
-        out->checked++;
         bool named = key->name && key->name[0];
         bool printed = key->fingerprint && key->fingerprint[0];
         if (named && printed)
