@@ -187,3 +187,23 @@ def test_prefix_is_honoured(redis_server, worker_factory):
     jid = enqueue(r, prefix="tenant2", type="disconnect", workspace="acme", integration="i1")
     assert wait_result(r, jid, prefix="tenant2")["status"] == "succeeded"
     assert not r.exists("slate:{q}:results")
+
+
+def test_unix_socket_url(tmp_path, worker_factory):
+    sock = str(tmp_path / "redis.sock")
+    proc = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock,
+                             "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import redis as redis_py
+        wait_for(lambda: os.path.exists(sock), what="unix socket")
+        r = redis_py.Redis(unix_socket_path=sock)
+        wait_for(lambda: r.ping(), what="redis on the socket")
+        w = worker_factory(f"unix://{sock}")
+        jid = enqueue(r, type="disconnect", workspace="acme", integration="u1")
+        assert wait_result(r, jid)["status"] == "succeeded"
+        assert w.stop() == 0
+    finally:
+        proc.kill()
+        proc.wait()
