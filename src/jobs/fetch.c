@@ -237,6 +237,14 @@ static void on_done(void *ud, const struct slate_http_result *res)
     p->req = NULL;
     f->active--;
     col->in_flight--;
+    char code_s[24];
+    if (res->status > 0)
+        snprintf(code_s, sizeof code_s, "%ld", res->status);
+    else
+        snprintf(code_s, sizeof code_s, "%s", res->code == SLATE_E_TIMEOUT ? "timeout" : "error");
+    const char *labels[] = {code_s};
+    slate_metric_add(f->env->m.api_requests, labels, 1);
+    slate_metric_observe(f->env->m.api_seconds, NULL, res->total_s);
     if (res->ratelimit_limit >= 0) {
         f->res.rl_limit = res->ratelimit_limit;
         f->res.rl_remaining = res->ratelimit_remaining;

@@ -490,6 +490,12 @@ static void on_committed(redisReply *reply, const char *error, void *ud)
     struct handler *h = ud;
     if (fence_broken(h, reply, error))
         return;
+    if (h->fres.rl_remaining >= 0) {
+        char key[140];
+        snprintf(key, sizeof key, "%s/%s", h->job->workspace, h->job->integration);
+        const char *labels[] = {key};
+        slate_metric_set(h->env->m.api_budget, labels, (double)h->fres.rl_remaining);
+    }
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
         h->added = (long)reply->element[0]->integer;
         h->changed = (long)reply->element[1]->integer;

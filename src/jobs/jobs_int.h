@@ -15,11 +15,26 @@
 #include "slate/error.h"
 #include "slate/http.h"
 #include "slate/job.h"
+#include "slate/metrics.h"
 #include "slate/redis.h"
 #include "slate/util.h"
 
+/* The worker's metric families (NULL-safe: every family may be NULL). */
+struct slate_worker_metrics {
+    struct slate_metric *jobs;            /* {type,status} */
+    struct slate_metric *job_seconds;     /* {type} */
+    struct slate_metric *in_flight;
+    struct slate_metric *api_requests;    /* {code} */
+    struct slate_metric *api_seconds;
+    struct slate_metric *api_budget;      /* {integration} (bounded) */
+    struct slate_metric *redis_reconnects;
+    struct slate_metric *queue;           /* {queue} */
+    struct slate_metric *workers;
+};
+
 /* What every handler may use; owned by the worker. */
 struct slate_env {
+    struct slate_worker_metrics m;
     uv_loop_t *loop;
     struct slate_redis *redis;        /* commands (never the blocking read) */
     struct slate_http *http;

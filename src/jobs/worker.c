@@ -38,6 +38,9 @@
 
 struct slate_worker {
     struct slate_env env;
+    struct slate_metrics *metrics;
+    struct slate_metrics_server *metrics_server;
+    uint64_t last_depth_ms;
     const struct slate_config *cfg;
     struct slate_redis *reader;
     char *k_jobs, *k_results, *k_delayed, *k_dead, *k_workers;
@@ -67,6 +70,7 @@ struct slate_worker {
 static void maybe_read(struct slate_worker *w);
 static void finish_run(struct slate_run *run);
 static void maybe_close(struct slate_worker *w);
+static void refresh_depths(struct slate_worker *w);
 
 static const char *const state_names[] = {"received", "running", "fetching", "storing",
                                           "evaluating", "finishing", "done"};
@@ -354,6 +358,13 @@ static void finish_run(struct slate_run *run)
         slate_argv_set_count(&a, nn_at, a.n - b2);
     }
 
+    if (!reseal) {
+        const char *labels[] = {job->type_valid ? slate_job_type_name(job->type) : "invalid",
+                                status};
+        slate_metric_add(w->env.m.jobs, labels, 1);
+        slate_metric_observe(w->env.m.job_seconds, labels,
+                             (double)(slate_mono_ms() - run->started_mono) / 1000.0);
+    }
     run_set_state(run, RUN_FINISHING);
     run->retry_due_ms = 0;
     if (slate_argv_send(w->env.redis, 0, &a, on_finished, run) != 0) {
@@ -721,6 +732,10 @@ static void on_tick(uv_timer_t *t)
         return;
     move_due(w);
     reclaim(w);
+    if (slate_mono_ms() - w->last_depth_ms >= 5000) {
+        w->last_depth_ms = slate_mono_ms();
+        refresh_depths(w);
+    }
     if (w->cfg->sync_interval_s > 0)
         schedule(w);
     uint64_t now = slate_mono_ms();
@@ -728,6 +743,96 @@ static void on_tick(uv_timer_t *t)
         w->last_reap_ms = now;
         reap(w);
     }
+}
+
+/* ---- metrics and health ---- */
+
+static const double job_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+static const double api_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+static void metrics_init(struct slate_worker *w)
+{
+    struct slate_metrics *m = w->metrics = slate_metrics_new();
+    struct slate_worker_metrics *f = &w->env.m;
+    f->jobs = slate_metric_register(m, SLATE_METRIC_COUNTER, "slate_jobs_total",
+                                    "Finished job attempts by type and status.", "type,status",
+                                    NULL, 0, 0);
+    f->job_seconds = slate_metric_register(m, SLATE_METRIC_HISTOGRAM, "slate_job_duration_seconds",
+                                           "Wall time of a job attempt.", "type,status",
+                                           job_buckets, sizeof job_buckets / sizeof *job_buckets, 0);
+    f->in_flight = slate_metric_register(m, SLATE_METRIC_GAUGE, "slate_jobs_in_flight",
+                                         "Jobs this worker holds now.", NULL, NULL, 0, 0);
+    f->api_requests = slate_metric_register(m, SLATE_METRIC_COUNTER, "slate_api_requests_total",
+                                            "Hetzner API requests by HTTP status (or error).",
+                                            "code", NULL, 0, 0);
+    f->api_seconds = slate_metric_register(m, SLATE_METRIC_HISTOGRAM,
+                                           "slate_api_request_duration_seconds",
+                                           "Hetzner API request latency.", NULL, api_buckets,
+                                           sizeof api_buckets / sizeof *api_buckets, 0);
+    /* Bounded: the 1,000 integrations seen last. */
+    f->api_budget = slate_metric_register(m, SLATE_METRIC_GAUGE, "slate_api_ratelimit_remaining",
+                                          "Hetzner API requests left in the project's budget, "
+                                          "as last seen (workspace/integration).",
+                                          "integration", NULL, 0, 1000);
+    f->redis_reconnects = slate_metric_register(m, SLATE_METRIC_COUNTER,
+                                                "slate_redis_reconnects_total",
+                                                "Redis reconnections since start.", "connection",
+                                                NULL, 0, 0);
+    f->queue = slate_metric_register(m, SLATE_METRIC_GAUGE, "slate_queue_depth",
+                                     "Entries in the queue's keys (jobs, delayed, dead, results).",
+                                     "queue", NULL, 0, 0);
+}
+
+static void on_depth(redisReply *reply, const char *error, void *ud)
+{
+    struct slate_worker *w = ud;
+    static const char *const names[] = {"jobs", "delayed", "dead", "results"};
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4)
+        return;
+    for (size_t i = 0; i < 4; i++) {
+        const char *labels[] = {names[i]};
+        if (reply->element[i]->type == REDIS_REPLY_INTEGER)
+            slate_metric_set(w->env.m.queue, labels, (double)reply->element[i]->integer);
+    }
+}
+
+static void refresh_depths(struct slate_worker *w)
+{
+    static const char script[] =
+        "return {redis.call('XLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]),"
+        " redis.call('XLEN', KEYS[3]), redis.call('XLEN', KEYS[4])}";
+    const char *argv[] = {"EVAL", script, "4", w->k_jobs, w->k_delayed, w->k_dead, w->k_results};
+    size_t lens[7];
+    for (int i = 0; i < 7; i++)
+        lens[i] = strlen(argv[i]);
+    slate_redis_cmd(w->env.redis, 0, on_depth, w, 7, argv, lens);
+}
+
+static void metrics_collect(void *ud)
+{
+    struct slate_worker *w = ud;
+    slate_metric_set(w->env.m.in_flight, NULL, (double)w->n_runs);
+    const char *cmd[] = {"commands"}, *rd[] = {"reader"};
+    slate_metric_set(w->env.m.redis_reconnects, cmd, (double)slate_redis_reconnects(w->env.redis));
+    slate_metric_set(w->env.m.redis_reconnects, rd, (double)slate_redis_reconnects(w->reader));
+}
+
+static bool metrics_ready(void *ud, char *why, size_t n)
+{
+    struct slate_worker *w = ud;
+    if (w->stopping) {
+        snprintf(why, n, "shutting down");
+        return false;
+    }
+    if (!slate_redis_ready(w->env.redis) || !slate_redis_ready(w->reader)) {
+        snprintf(why, n, "Redis is not reachable");
+        return false;
+    }
+    if (!w->group_ok) {
+        snprintf(why, n, "the consumer group is not there yet");
+        return false;
+    }
+    return true;
 }
 
 /* ---- life ---- */
@@ -745,6 +850,7 @@ static void on_closed_one(void *data)
     slate_free(w->k_dead);
     slate_free(w->k_workers);
     slate_free(w->k_schedule);
+    slate_metrics_free(w->metrics);
     slate_free(w);
     if (done)
         done(dd);
@@ -760,7 +866,10 @@ static void close_all(struct slate_worker *w)
     if (w->closing)
         return;
     w->closing = true;
-    w->open = 5 + (w->env.http ? 1 : 0);
+    w->open = 5 + (w->env.http ? 1 : 0) + (w->metrics_server ? 1 : 0);
+    if (w->metrics_server)
+        slate_metrics_server_close(w->metrics_server, on_closed_one, w);
+    w->metrics_server = NULL;
     if (w->env.http)
         slate_http_close(w->env.http, on_closed_one, w);
     w->env.http = NULL;
@@ -908,6 +1017,29 @@ struct slate_worker *slate_worker_new(uv_loop_t *loop, const struct slate_config
         return NULL;
     }
 
+    metrics_init(w);
+    if (strcmp(cfg->metrics_addr, "off") != 0) {
+        struct slate_metrics_server_opts mo = {.addr = cfg->metrics_addr,
+                                               .metrics = w->metrics,
+                                               .collect = metrics_collect,
+                                               .ready = metrics_ready,
+                                               .ud = w};
+        struct slate_err merr = {0};
+        if (slate_metrics_server_start(loop, &mo, &w->metrics_server, &merr) != 0) {
+            /* Refused at start, like any bad setting. */
+            slate_err_set(err, SLATE_E_INTERNAL, "SLATE_METRICS_ADDR: %.200s", merr.msg);
+            w->stopping = true;
+            w->closing = true;
+            w->open = 3;
+            slate_http_close(w->env.http, on_closed_one, w);
+            slate_redis_close(w->reader, on_closed_one, w);
+            slate_redis_close(w->env.redis, on_closed_one, w);
+            return NULL;
+        }
+        char port[16];
+        snprintf(port, sizeof port, "%d", slate_metrics_server_port(w->metrics_server));
+        slate_info("metrics and health endpoint listening", "addr", cfg->metrics_addr, "port", port);
+    }
     uv_timer_init(loop, &w->heartbeat_timer);
     uv_timer_init(loop, &w->tick_timer);
     uv_timer_init(loop, &w->drain_timer);

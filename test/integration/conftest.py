@@ -193,6 +193,7 @@ def worker_factory(tmp_path):
             "SLATE_CONSUMER": f"test-worker-{counter[0]}",
             "SLATE_READ_BLOCK_MS": "200",
             "SLATE_LOG_LEVEL": "debug",
+            "SLATE_METRICS_ADDR": "127.0.0.1:0",
         })
         if SANITIZE:
             env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=23"
