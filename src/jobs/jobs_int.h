@@ -72,6 +72,7 @@ struct slate_run {
     void *handler;                    /* the handler's own state */
     bool abandon;                     /* shutdown: finish without writing */
     bool force_dead;                  /* poison: straight to the dead stream */
+    char epoch[40];                   /* the queue's epoch when the job was read */
     struct slate_run *prev, *next;
 };
 

@@ -11,18 +11,27 @@
 
 /* Owner-checked finish of an attempt: result + (retry | dead | reseal) + ack
  * + delete, in one step, only while the entry is still pending for us.
- * KEYS: jobs, results, delayed, dead.
- * ARGV: group, consumer, entry id, results maxlen, action, nres, result
- * field/values..., then per action: retry: due_ms, member; dead: maxlen,
- * ndead, fields...; reseal: nnew, fields...
- * Returns 1, or 0 when the entry is no longer ours. */
+ * When it is not, the result is still written if the queue's epoch changed
+ * since the job was read: Redis lost its data (a restart without
+ * persistence), so nobody else can hold the job, and the result computed
+ * meanwhile must not be lost.
+ * KEYS: jobs, results, delayed, dead, epoch.
+ * ARGV: group, consumer, entry id, results maxlen, action, nres, epoch,
+ * result field/values..., then per action: retry: due_ms, member; dead:
+ * maxlen, ndead, fields...; reseal: nnew, fields...
+ * Returns 1, 2 (written after a data loss), or 0 when the entry is no
+ * longer ours. */
 const char slate_lua_finish[] =
+    "local ret = 1\n"
     "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
-    "if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end\n"
+    "if #p == 0 or p[1][2] ~= ARGV[2] then\n"
+    "  if redis.call('GET', KEYS[5]) == ARGV[7] then return 0 end\n"
+    "  ret = 2\n"
+    "end\n"
     "local nres = tonumber(ARGV[6])\n"
-    "local i = 7 + nres\n"
+    "local i = 8 + nres\n"
     "if nres > 0 then\n"
-    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 7, 6 + nres))\n"
+    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 8, 7 + nres))\n"
     "end\n"
     "local action = ARGV[5]\n"
     "if action == 'retry' then\n"
@@ -34,9 +43,22 @@ const char slate_lua_finish[] =
     "  local nn = tonumber(ARGV[i])\n"
     "  redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 1, i + nn))\n"
     "end\n"
-    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])\n"
-    "redis.call('XDEL', KEYS[1], ARGV[3])\n"
-    "return 1\n";
+    "if ret == 1 then\n"
+    "  redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])\n"
+    "  redis.call('XDEL', KEYS[1], ARGV[3])\n"
+    "end\n"
+    "return ret\n";
+
+/* Creates the consumer group (BUSYGROUP is success) and the queue's epoch, a
+ * random value that lives exactly as long as the queue's data.
+ * KEYS: jobs, epoch.  ARGV: group, a fresh random epoch.  Returns the epoch. */
+const char slate_lua_group[] =
+    "local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')\n"
+    "if not ok and not string.find(tostring(err), 'BUSYGROUP', 1, true) then\n"
+    "  return redis.error_reply(tostring(err))\n"
+    "end\n"
+    "redis.call('SET', KEYS[2], ARGV[2], 'NX')\n"
+    "return redis.call('GET', KEYS[2])\n";
 
 /* Moves due members of the delayed set back to the job stream, atomically
  * (the whole script is one step, so no member is moved twice).  A member

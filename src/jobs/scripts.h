@@ -3,6 +3,7 @@
 #define SLATE_SCRIPTS_H
 
 extern const char slate_lua_finish[];
+extern const char slate_lua_group[];
 extern const char slate_lua_move_due[];
 extern const char slate_lua_heartbeat[];
 extern const char slate_lua_commit_sync[];

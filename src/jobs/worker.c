@@ -56,6 +56,8 @@ struct slate_worker {
     long long poison_deliveries;    /* set while starting a poison entry */
     uint64_t last_reap_ms;
     char *k_schedule;
+    char *k_epoch;
+    char epoch[40];                 /* the queue's epoch when the group was last seen */
     bool stopping;
     bool releasing;
     bool closing;
@@ -100,7 +102,11 @@ static void on_group(redisReply *reply, const char *error, void *ud)
 {
     struct slate_worker *w = ud;
     w->group_creating = false;
-    if (reply && (reply->type == REDIS_REPLY_STATUS || slate_reply_is_error(reply, "BUSYGROUP"))) {
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        if (strcmp(w->epoch, reply->str) != 0 && w->epoch[0])
+            slate_warn("the queue's data was lost (Redis restarted without persistence); "
+                       "the group was created again");
+        snprintf(w->epoch, sizeof w->epoch, "%s", reply->str);
         w->group_ok = true;
         maybe_read(w);
         return;
@@ -113,11 +119,14 @@ static void ensure_group(struct slate_worker *w)
 {
     if (w->group_creating || w->stopping)
         return;
-    const char *argv[] = {"XGROUP", "CREATE", w->k_jobs, GROUP, "0", "MKSTREAM"};
-    size_t lens[6];
-    for (int i = 0; i < 6; i++)
+    char epoch[40];
+    snprintf(epoch, sizeof epoch, "%016llx%016llx", (unsigned long long)slate_rand_below(UINT64_MAX),
+             (unsigned long long)slate_rand_below(UINT64_MAX));
+    const char *argv[] = {"EVAL", slate_lua_group, "2", w->k_jobs, w->k_epoch, GROUP, epoch};
+    size_t lens[7];
+    for (int i = 0; i < 7; i++)
         lens[i] = strlen(argv[i]);
-    if (slate_redis_cmd(w->env.redis, 0, on_group, w, 6, argv, lens) == 0)
+    if (slate_redis_cmd(w->env.redis, 0, on_group, w, 7, argv, lens) == 0)
         w->group_creating = true;
 }
 
@@ -252,6 +261,9 @@ static void on_finished(redisReply *reply, const char *error, void *ud)
     if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
         slate_warn("job was taken over by another worker; its result is dropped", "job_id",
                    run->job.job_id);
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 2)
+        slate_warn("Redis lost the job's entry while it ran; its result is written anyway",
+                   "job_id", run->job.job_id);
     run_set_state(run, RUN_DONE);
     (void)w;
     run_release(run);
@@ -281,11 +293,12 @@ static void finish_run(struct slate_run *run)
     struct slate_argv a = {0};
     slate_argv_str(&a, "EVAL");
     slate_argv_str(&a, slate_lua_finish);
-    slate_argv_str(&a, "4");
+    slate_argv_str(&a, "5");
     slate_argv_str(&a, w->k_jobs);
     slate_argv_str(&a, w->k_results);
     slate_argv_str(&a, w->k_delayed);
     slate_argv_str(&a, w->k_dead);
+    slate_argv_str(&a, w->k_epoch);
     slate_argv_str(&a, GROUP);
     slate_argv_str(&a, w->env.consumer);
     slate_argv_str(&a, job->entry_id);
@@ -293,6 +306,7 @@ static void finish_run(struct slate_run *run)
     slate_argv_str(&a, action);
     size_t nres_at = a.n;
     slate_argv_str(&a, "0");
+    slate_argv_str(&a, run->epoch);
     size_t before = a.n;
 
     char attempt[24], duration[24], finished[SLATE_TIME_MAX];
@@ -435,6 +449,7 @@ static void start_entry(struct slate_worker *w, const redisReply *entry)
         k++;
     }
     struct slate_run *run = run_new(w);
+    snprintf(run->epoch, sizeof run->epoch, "%s", w->epoch);
     slate_job_parse(&run->job, id->str, fields->type == REDIS_REPLY_ARRAY ? fields->elements / 2 : 0,
                     keys, klens, vals, vlens);
     if (nf < (fields->type == REDIS_REPLY_ARRAY ? fields->elements / 2 : 0) || k < nf) {
@@ -850,6 +865,7 @@ static void on_closed_one(void *data)
     slate_free(w->k_dead);
     slate_free(w->k_workers);
     slate_free(w->k_schedule);
+    slate_free(w->k_epoch);
     slate_metrics_free(w->metrics);
     slate_free(w);
     if (done)
@@ -992,6 +1008,7 @@ struct slate_worker *slate_worker_new(uv_loop_t *loop, const struct slate_config
     w->k_dead = slate_qkey(&w->env, "dead");
     w->k_workers = slate_qkey(&w->env, "workers");
     w->k_schedule = slate_qkey(&w->env, "schedule");
+    w->k_epoch = slate_qkey(&w->env, "epoch");
 
     char errbuf[200];
     struct slate_redis_opts ro = {.name = "commands",

@@ -392,3 +392,24 @@ def test_malformed_json_is_transient_and_bad_shape_is_not(redis_server, fake_fac
     connect(r, "acme", "hz", TOKEN, job_id="d")
     assert wait_result(r, "d", timeout=30)["error_code"] == "bad_response"
     assert w.proc.poll() is None
+
+
+def test_result_computed_while_redis_lost_its_data_is_written(tmp_path, fake_factory, worker_factory):
+    from conftest import RedisServer
+    srv = RedisServer(str(tmp_path))
+    fake = fake_factory(PROJECTS)
+    w = worker_factory(srv.url, fake.url)
+    r = srv.client
+    fake.admin("acme", latency_ms=1500)
+    connect(r, "acme", "hz", TOKEN, job_id="lost")
+    wait_for(lambda: "fetched" in w.log() or len(fake.requests()) > 0, 10, what="sync in flight")
+    srv.kill()
+    srv.start()  # no persistence: stream, group and entry are gone
+    res = wait_result(srv.client, "lost", timeout=30)
+    assert res["status"] in ("succeeded", "failed"), res
+    time.sleep(1)
+    finals = [x for x in results(srv.client) if x["job_id"] == "lost" and x["status"] != "retrying"]
+    assert len(finals) == 1
+    assert "written anyway" in w.log()
+    assert w.stop() == 0
+    srv.kill()
