@@ -255,9 +255,9 @@ static int cmp_owner(const void *a, const void *b)
 
 static void sort_people(struct handler *h)
 {
-    if (h->members.n)
+    if (h->members.n > 1)
         qsort(h->members.v, h->members.n, sizeof *h->members.v, cmp_str);
-    if (h->owners.n)
+    if (h->owners.n > 1)
         qsort(h->owners.v, h->owners.n, sizeof *h->owners.v, cmp_owner);
 }
 
@@ -577,7 +577,8 @@ static void commit(struct handler *h)
 
     /* The fetch owns the inventory; sorting its array in place is fine. */
     struct slate_inventory *inv = (struct slate_inventory *)h->inv;
-    qsort(inv->servers, inv->n_servers, sizeof *inv->servers, cmp_server);
+    if (inv->n_servers > 1)
+        qsort(inv->servers, inv->n_servers, sizeof *inv->servers, cmp_server);
     slate_argv_int(&a, (long long)inv->n_servers);
     for (size_t i = 0; i < inv->n_servers; i++) {
         char id[SLATE_ASSET_ID_MAX];

@@ -471,7 +471,7 @@ int slate_metrics_server_start(uv_loop_t *loop, const struct slate_metrics_serve
     s->listener_open = true;
     char portbuf[8];
     snprintf(portbuf, sizeof portbuf, "%d", port);
-    slate_info("metrics endpoint listening", "addr", addr, "port", portbuf);
+    slate_debug("metrics endpoint listening", "addr", addr, "port", portbuf);
     *out = s;
     return 0;
 }
