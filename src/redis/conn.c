@@ -367,22 +367,28 @@ static void connect_ip(struct slate_redis *r, const char *ip)
     redisAsyncSetConnectCallback(ac, on_connect);
 }
 
+/* One of the connection's handles or requests is released; the last one
+ * frees the connection and tells the owner. */
+static void release_one(struct slate_redis *r)
+{
+    if (--r->open_handles > 0)
+        return;
+    void (*closed)(void *) = r->closed;
+    void *data = r->closed_data;
+    slate_free(r->name);
+    slate_redis_url_free(&r->url);
+    slate_free(r);
+    if (closed)
+        closed(data);
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct slate_redis *r = req->data;
     r->gai_active = false;
     if (r->state == ST_CLOSED) {
         uv_freeaddrinfo(res);
-        r->open_handles--;
-        if (r->open_handles == 0) {
-            void (*closed)(void *) = r->closed;
-            void *data = r->closed_data;
-            slate_free(r->name);
-            slate_redis_url_free(&r->url);
-            slate_free(r);
-            if (closed)
-                closed(data);
-        }
+        release_one(r);
         return;
     }
     r->open_handles--;
@@ -491,16 +497,7 @@ void slate_redis_reset(struct slate_redis *r)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    struct slate_redis *r = h->data;
-    if (--r->open_handles > 0)
-        return;
-    void (*closed)(void *) = r->closed;
-    void *data = r->closed_data;
-    slate_free(r->name);
-    slate_redis_url_free(&r->url);
-    slate_free(r);
-    if (closed)
-        closed(data);
+    release_one(h->data);
 }
 
 void slate_redis_close(struct slate_redis *r, void (*closed)(void *data), void *data)
