@@ -234,6 +234,21 @@ void slate_buf_printf(struct slate_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+void slate_buf_int(struct slate_buf *b, int64_t v)
+{
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    /* Negate as unsigned so that INT64_MIN works. */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    slate_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 void slate_buf_json_str(struct slate_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";

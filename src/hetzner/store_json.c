@@ -52,7 +52,7 @@ static void put_key(struct slate_buf *b, const char *key, bool first)
 
 static void put_i64(struct slate_buf *b, int64_t v)
 {
-    slate_buf_printf(b, "%" PRId64, v);
+    slate_buf_int(b, v);
 }
 
 static void put_labels(struct slate_buf *b, const struct slate_labels *labels)

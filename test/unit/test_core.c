@@ -86,6 +86,21 @@ TEST(buffer_and_json_strings)
     slate_buf_free(&b);
 }
 
+TEST(buffer_integers)
+{
+    struct slate_buf b;
+    slate_buf_init(&b);
+    slate_buf_int(&b, 0);
+    slate_buf_puts(&b, " ");
+    slate_buf_int(&b, -42);
+    slate_buf_puts(&b, " ");
+    slate_buf_int(&b, INT64_MAX);
+    slate_buf_puts(&b, " ");
+    slate_buf_int(&b, INT64_MIN);
+    CHECK_STR(b.data, "0 -42 9223372036854775807 -9223372036854775808");
+    slate_buf_free(&b);
+}
+
 TEST(arena)
 {
     struct slate_arena a;
