@@ -33,7 +33,7 @@ struct handler {
     char *k_int, *k_gens, *k_lease, *k_keys, *k_fws, *k_tests, *k_iassets, *k_assets;
     char *k_vendors, *k_ints, *k_members, *k_owners;
     char gen[24];
-    char lease_token[96];
+    char lease_token[320];
     bool have_lease;
     uv_timer_t lease_timer;
     bool lease_timer_open;
@@ -750,8 +750,9 @@ static void on_lease(redisReply *reply, const char *error, void *ud)
 
 static void take_lease(struct handler *h)
 {
-    snprintf(h->lease_token, sizeof h->lease_token, "%s:%s:%llu", h->env->consumer,
-             h->job->entry_id, (unsigned long long)slate_rand_below(UINT64_MAX));
+    snprintf(h->lease_token, sizeof h->lease_token, "%s %ld %s:%s:%llu", h->job->job_id,
+             h->job->attempt, h->env->consumer, h->job->entry_id,
+             (unsigned long long)slate_rand_below(UINT64_MAX));
     send_lease(h, on_lease);
 }
 

@@ -269,12 +269,20 @@ const char slate_lua_disconnect[] =
     "end\n"
     "return {removed}\n";
 
-/* Takes the integration's sync lease, or renews it when we hold it.
+/* Takes the integration's sync lease, or renews it when we hold it.  A
+ * token is "<job_id> <attempt> <holder>": a later attempt of the same job
+ * takes over the lease its earlier attempt could not release (that attempt
+ * is over: its retry exists only once it finished), while a worker that took
+ * over the same attempt waits for the lease to expire.
  * KEYS: lease.  ARGV: token, ttl_ms.  Returns 1 when held by us, 0 when
  * another job holds it. */
 const char slate_lua_lease[] =
     "local cur = redis.call('GET', KEYS[1])\n"
-    "if cur and cur ~= ARGV[1] then return 0 end\n"
+    "if cur and cur ~= ARGV[1] then\n"
+    "  local cj, ca = string.match(cur, '^(%S+) (%d+) ')\n"
+    "  local mj, ma = string.match(ARGV[1], '^(%S+) (%d+) ')\n"
+    "  if not (cj and mj and cj == mj and tonumber(ca) < tonumber(ma)) then return 0 end\n"
+    "end\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "return 1\n";
 

@@ -413,3 +413,18 @@ def test_result_computed_while_redis_lost_its_data_is_written(tmp_path, fake_fac
     assert "written anyway" in w.log()
     assert w.stop() == 0
     srv.kill()
+
+
+def test_lease_of_an_earlier_attempt_does_not_block_the_retry(env):
+    r, fake, w = env
+    connect(r, "acme", "hz", TOKEN, job_id="c")
+    assert wait_result(r, "c", timeout=30)["status"] == "succeeded"
+    lease = "slate:{acme}:integration:hz:lease"
+    # Left behind by attempt 1 of job s (its release never reached Redis).
+    r.set(lease, "s 1 gone-worker:1-0:42", px=60000)
+    enqueue(r, type="sync", workspace="acme", integration="hz", job_id="other")
+    res = wait_result(r, "other", statuses=("retrying",), timeout=30)
+    assert "another sync" in res["error"]
+    enqueue(r, type="sync", workspace="acme", integration="hz", job_id="s", attempt="2")
+    assert wait_result(r, "s", timeout=30)["status"] == "succeeded"
+    assert not r.exists(lease)
