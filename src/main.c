@@ -53,7 +53,16 @@ int main(int argc, char **argv)
 {
     struct slate_config cfg;
     char errbuf[256];
-    int rc = slate_config_load(&cfg, argc, argv, NULL, stdout, usage, errbuf, sizeof errbuf);
+    int first = argc;
+    int rc = slate_config_load(&cfg, argc, argv, &first, stdout, usage, errbuf, sizeof errbuf);
+    if (rc == 0 && first < argc) {
+        /* A stray word is a mistake (`--dev-insecure-key 0` for `=0`),
+         * never something to ignore. */
+        snprintf(errbuf, sizeof errbuf,
+                 "unexpected argument '%.60s' (flags take their value as --flag=VALUE; see --help)",
+                 argv[first]);
+        rc = -1;
+    }
     if (rc == 1) {
         slate_config_free(&cfg);
         return 0;

@@ -662,14 +662,9 @@ static void on_fetched(void *ud, const struct fetch_result *res, const struct sl
         finish(h, res->code, res->error);
         return;
     }
-    if (slate_code_transient(res->code) && h->run->job.attempt < h->env->cfg->max_attempts &&
-        res->code != SLATE_E_RATE_LIMITED) {
+    if (!slate_run_is_final(h->run, res->code, res->retry_due_ms)) {
         /* Another attempt is coming: leave the record alone until the sync
          * fails for good. */
-        finish(h, res->code, res->error);
-        return;
-    }
-    if (res->code == SLATE_E_RATE_LIMITED) {
         finish(h, res->code, res->error);
         return;
     }
@@ -735,6 +730,7 @@ static void on_lease(redisReply *reply, const char *error, void *ud)
     }
     if (reply->integer == 0) {
         h->retry_due_ms = slate_now_ms() + 5000;
+        h->run->waiting = true;
         finish(h, SLATE_E_INTERNAL,
                "another sync of this integration is running; this job will try again");
         return;

@@ -72,11 +72,16 @@ struct slate_run {
     void *handler;                    /* the handler's own state */
     bool abandon;                     /* shutdown: finish without writing */
     bool force_dead;                  /* poison: straight to the dead stream */
+    bool waiting;                     /* ended waiting for a lease: not counted */
     char epoch[40];                   /* the queue's epoch when the job was read */
     struct slate_run *prev, *next;
 };
 
 void run_set_state(struct slate_run *run, enum run_state st);
+
+/* Whether an attempt that ends now with this code is the job's last one
+ * (no retry will follow), given when it would be due again. */
+bool slate_run_is_final(const struct slate_run *run, enum slate_code code, int64_t due_ms);
 
 /* A handler calls this exactly once when the attempt is over.  code OK means
  * success.  Takes ownership of summary (a JSON object, or NULL). */

@@ -198,9 +198,10 @@ static const char *status_of(struct slate_run *run, const char **action)
         return "succeeded";
     if (!slate_code_transient(run->code) || !job->type_valid || job->invalid)
         return "failed";
-    if (run->code == SLATE_E_RATE_LIMITED) {
-        /* Rate-limited attempts do not count toward SLATE_MAX_ATTEMPTS, but
-         * the total wait for budget is bounded. */
+    if (run->code == SLATE_E_RATE_LIMITED || run->waiting) {
+        /* Attempts that waited (for the project's budget, or for another
+         * sync of the integration to end) do not count toward
+         * SLATE_MAX_ATTEMPTS, but the total wait is bounded. */
         int64_t now = slate_now_ms();
         if (run->retry_due_ms <= now)
             run->retry_due_ms = now + retry_delay_ms(run->env->cfg, 1);
@@ -217,6 +218,16 @@ static const char *status_of(struct slate_run *run, const char **action)
     }
     *action = "retry";
     return "retrying";
+}
+
+bool slate_run_is_final(const struct slate_run *run, enum slate_code code, int64_t due_ms)
+{
+    const struct slate_job *job = &run->job;
+    if (!slate_code_transient(code))
+        return true;
+    if (code == SLATE_E_RATE_LIMITED)
+        return job->rate_wait_ms + (due_ms - slate_now_ms()) > RATE_WAIT_MAX_MS;
+    return job->attempt - job->rate_waits >= run->env->cfg->max_attempts;
 }
 
 /* The job as a delayed-set member: its fields as a JSON object of strings. */
@@ -337,7 +348,7 @@ static void finish_run(struct slate_run *run)
 
     if (strcmp(action, "retry") == 0) {
         int64_t now = slate_now_ms();
-        bool limited = run->code == SLATE_E_RATE_LIMITED;
+        bool limited = run->code == SLATE_E_RATE_LIMITED || run->waiting;
         int64_t due = limited ? run->retry_due_ms
                               : now + retry_delay_ms(w->cfg, job->attempt - job->rate_waits);
         slate_argv_int(&a, due);
@@ -427,7 +438,8 @@ static void reseal(struct slate_run *run)
 
 static void start_entry(struct slate_worker *w, const redisReply *entry)
 {
-    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+    /* [id, fields] from XREADGROUP, [id, fields, deliveries] from reclaim. */
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
         entry->element[0]->type != REDIS_REPLY_STRING)
         return;
     const redisReply *id = entry->element[0];
@@ -509,7 +521,12 @@ static void on_read(redisReply *reply, const char *error, void *ud)
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
+        /* The stream or group may be gone (a DEL, a FLUSHALL, a Redis still
+         * loading): make sure the group exists, then read again.  The tick
+         * keeps trying while it cannot be created. */
         slate_warn("XREADGROUP failed", "reason", reply->str);
+        w->group_ok = false;
+        ensure_group(w);
         return;
     }
     if (reply->type == REDIS_REPLY_ARRAY) {
@@ -619,7 +636,7 @@ static void write_heartbeat(struct slate_worker *w)
 static void on_heartbeat(uv_timer_t *t)
 {
     struct slate_worker *w = t->data;
-    if (!slate_redis_ready(w->env.redis))
+    if (!slate_redis_ready(w->env.redis) || (w->stopping && w->n_runs == 0))
         return;
     const char **ids = slate_calloc((size_t)w->n_runs + 1, sizeof *ids);
     size_t n = 0;
@@ -745,6 +762,9 @@ static void on_tick(uv_timer_t *t)
     }
     if (w->stopping)
         return;
+    if (!w->group_ok)
+        ensure_group(w);
+    maybe_read(w);
     move_due(w);
     reclaim(w);
     if (slate_mono_ms() - w->last_depth_ms >= 5000) {
@@ -959,7 +979,8 @@ void slate_worker_shutdown(struct slate_worker *w, void (*done)(void *data), voi
     char n[24];
     snprintf(n, sizeof n, "%lld", (long long)w->n_runs);
     slate_info("shutting down: finishing jobs in flight", "in_flight", n);
-    uv_timer_stop(&w->heartbeat_timer);
+    /* Heartbeats go on while draining, so nobody takes over a job that is
+     * still finishing here. */
     if (w->n_runs > 0)
         uv_timer_start(&w->drain_timer, on_drain_timeout, (uint64_t)w->cfg->drain_timeout_ms, 0);
     if (w->reading && !slate_redis_ready(w->reader))

@@ -207,3 +207,27 @@ def test_unix_socket_url(tmp_path, worker_factory):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_stream_deleted_under_a_blocked_read_is_recovered(redis_server, worker_factory):
+    r = redis_server.client
+    w = worker_factory(redis_server.url)
+    j1 = enqueue(r, type="disconnect", workspace="acme", integration="i1")
+    wait_result(r, j1)
+    r.delete("slate:{q}:jobs")  # a blocked XREADGROUP is unblocked with an error
+    time.sleep(0.5)
+    j2 = enqueue(r, type="disconnect", workspace="acme", integration="i2")
+    assert wait_result(r, j2, timeout=20)["status"] == "succeeded"
+    r.flushall()
+    time.sleep(0.5)
+    j3 = enqueue(r, type="disconnect", workspace="acme", integration="i3")
+    assert wait_result(r, j3, timeout=20)["status"] == "succeeded"
+    assert w.proc.poll() is None
+
+
+def test_stray_arguments_are_refused():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLATE_")}
+    p = subprocess.run([os.path.join(BUILD, "slate-worker"), "--dev-insecure-key", "0",
+                        "--metrics-addr=off"], env=env, capture_output=True, text=True, timeout=20)
+    assert p.returncode == 2
+    assert "unexpected argument '0'" in p.stderr
