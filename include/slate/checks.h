@@ -70,6 +70,9 @@ struct slate_check_input {
     const struct slate_strmap *owners;    /* slate:{W}:asset_owners */
     const struct slate_check_config *cfg;
     int64_t now_ms;
+    /* Streaming (see below): the project's number of servers when `inv`
+     * holds only some of them; 0 means inv->n_servers. */
+    size_t n_servers_total;
 };
 
 /* Strings owned by the result (freed by slate_check_result_free). */
@@ -108,6 +111,11 @@ struct slate_check_desc {
     const char *const *soc2;
     const char *remediation;
     slate_check_fn *fn;
+    /* Decided server by server: run on each page of servers (with every SSH
+     * key and firewall) and the pages' findings joined give the result of
+     * the whole project.  The others run once, on no servers, with
+     * n_servers_total set. */
+    bool per_server;
 };
 
 /* The table of every test, in the order they are reported. */
@@ -130,5 +138,23 @@ void slate_check_result_free(struct slate_check_result *r);
  * controls {iso27001_2022, soc2}, remediation; appended to `out`. */
 void slate_check_result_json(const struct slate_check_result *r, int64_t now_ms,
                              struct slate_buf *out);
+
+/* ---- Streaming ----------------------------------------------------------
+ * A sync of a big project never holds all its servers: per-server tests run
+ * page by page, and their findings are written out as JSON items as they
+ * come.  These pieces give the very bytes slate_check_result_json gives. */
+
+/* CHECKS.md's precedence from the counts: fail, error, pass, not_applicable. */
+enum slate_check_status slate_check_status_of(size_t n_failing, size_t n_errors, long checked);
+
+/* The findings as comma-separated JSON objects, without brackets. */
+void slate_findings_json_items(const struct slate_findings *f, struct slate_buf *out);
+
+/* The four parts of a result's JSON around its three lists: the result is
+ *   parts[0] failing-items parts[1] not_applicable-items parts[2]
+ *   errors-items parts[3].
+ * Each part is appended to its buffer. */
+void slate_check_json_parts(const struct slate_check_desc *desc, enum slate_check_status status,
+                            long checked, int64_t now_ms, struct slate_buf parts[4]);
 
 #endif

@@ -19,16 +19,16 @@ void slate_check_ssh_keys_inventoried(const struct slate_check_input *in,
     if (!slate_check_data_or_error(in, SLATE_NEED_SSH_KEYS, out))
         return;
     const struct slate_inventory *inv = in->inv;
+    size_t servers = in->n_servers_total ? in->n_servers_total : inv->n_servers;
     if (inv->n_ssh_keys == 0) {
-        if (inv->n_servers == 0 &&
-            !slate_check_data_or_error(in, SLATE_NEED_SERVERS, out))
+        if (servers == 0 && !slate_check_data_or_error(in, SLATE_NEED_SERVERS, out))
             return;
         out->checked = 1;
-        if (inv->n_servers > 0) {
+        if (servers > 0) {
             struct slate_buf reason;
             slate_buf_init(&reason);
-            slate_buf_printf(&reason, "the project has %zu server%s but no SSH keys",
-                             inv->n_servers, inv->n_servers == 1 ? "" : "s");
+            slate_buf_printf(&reason, "the project has %zu server%s but no SSH keys", servers,
+                             servers == 1 ? "" : "s");
             slate_findings_add_integration(&out->failing, in, reason.data);
             slate_buf_free(&reason);
         }

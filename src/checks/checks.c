@@ -30,34 +30,34 @@ const struct slate_check_desc slate_checks[] = {
      "Reconnect the Hetzner integration with a valid Read API token for the project, "
      "and make sure its syncs succeed so that servers, SSH keys and firewalls are read "
      "completely within the freshness window.",
-     slate_check_cloud_linked},
+     slate_check_cloud_linked, false},
     {"inventory.active_owners", "Inventory items have active owners",
      iso_inventory, soc_inventory,
      "Assign every server an owner who is an active member of the workspace, in "
      "SecureSlate or with the server's Hetzner label owner set to the member's handle.",
-     slate_check_active_owners},
+     slate_check_active_owners, true},
     {"inventory.descriptions",
      "Inventory items have descriptions (name, labels, or instance type)",
      iso_inventory, soc_inventory,
      "Give every server a descriptive name or labels (for example its role and "
      "environment) in Hetzner Cloud, so that it can be identified in the inventory.",
-     slate_check_descriptions},
+     slate_check_descriptions, true},
     {"hetzner.servers_firewalled", "Hetzner servers have firewalls applied",
      iso_firewalled, soc_firewalled,
      "Apply a Hetzner Cloud Firewall to every server with a public IP address, directly "
      "or through a label selector, and make sure its status on the server is applied.",
-     slate_check_servers_firewalled},
+     slate_check_servers_firewalled, true},
     {"hetzner.ssh_not_public", "Hetzner SSH access is not open to the public internet",
      iso_ssh_public, soc_ssh_public,
      "Restrict the inbound tcp rules that reach SSH (port 22, or the server's ssh-port "
      "label) to known sources such as an office, VPN or bastion host, and apply a "
      "firewall to every server with a public IP address.",
-     slate_check_ssh_not_public},
+     slate_check_ssh_not_public, true},
     {"hetzner.ssh_keys_inventoried", "Hetzner SSH keys are inventoried",
      iso_ssh_keys, soc_ssh_keys,
      "Add the SSH keys used to reach the project's servers to the Hetzner project, each "
      "with a descriptive name, so that access keys can be reviewed and revoked.",
-     slate_check_ssh_keys_inventoried},
+     slate_check_ssh_keys_inventoried, false},
 };
 
 const size_t slate_n_checks = sizeof slate_checks / sizeof slate_checks[0];
@@ -254,6 +254,15 @@ void slate_buf_firewall(struct slate_buf *b, const struct slate_firewall *fw, in
 
 /* ---- running and reporting ----------------------------------------------- */
 
+enum slate_check_status slate_check_status_of(size_t n_failing, size_t n_errors, long checked)
+{
+    if (n_failing)
+        return SLATE_CHECK_FAIL;
+    if (n_errors)
+        return SLATE_CHECK_ERROR;
+    return checked > 0 ? SLATE_CHECK_PASS : SLATE_CHECK_NOT_APPLICABLE;
+}
+
 void slate_check_run(const struct slate_check_desc *desc,
                      const struct slate_check_input *in,
                      struct slate_check_result *out)
@@ -261,14 +270,7 @@ void slate_check_run(const struct slate_check_desc *desc,
     memset(out, 0, sizeof *out);
     out->desc = desc;
     desc->fn(in, out);
-    if (out->failing.n)
-        out->status = SLATE_CHECK_FAIL;
-    else if (out->errors.n)
-        out->status = SLATE_CHECK_ERROR;
-    else if (out->checked > 0)
-        out->status = SLATE_CHECK_PASS;
-    else
-        out->status = SLATE_CHECK_NOT_APPLICABLE;
+    out->status = slate_check_status_of(out->failing.n, out->errors.n, out->checked);
 }
 
 void slate_check_result_free(struct slate_check_result *r)
@@ -284,12 +286,8 @@ static void json_str(struct slate_buf *out, const char *s)
     slate_buf_json_str(out, s, strlen(s));
 }
 
-static void json_findings(struct slate_buf *out, const char *key,
-                          const struct slate_findings *f)
+void slate_findings_json_items(const struct slate_findings *f, struct slate_buf *out)
 {
-    slate_buf_puts(out, ",");
-    json_str(out, key);
-    slate_buf_puts(out, ":[");
     for (size_t i = 0; i < f->n; i++) {
         slate_buf_puts(out, i ? ",{\"resource\":" : "{\"resource\":");
         json_str(out, f->v[i].resource);
@@ -299,7 +297,6 @@ static void json_findings(struct slate_buf *out, const char *key,
         json_str(out, f->v[i].reason);
         slate_buf_puts(out, "}");
     }
-    slate_buf_puts(out, "]");
 }
 
 static void json_list(struct slate_buf *out, const char *const *v)
@@ -313,28 +310,47 @@ static void json_list(struct slate_buf *out, const char *const *v)
     slate_buf_puts(out, "]");
 }
 
-void slate_check_result_json(const struct slate_check_result *r, int64_t now_ms,
-                             struct slate_buf *out)
+void slate_check_json_parts(const struct slate_check_desc *desc, enum slate_check_status status,
+                            long checked, int64_t now_ms, struct slate_buf parts[4])
 {
     char when[SLATE_TIME_MAX];
     slate_format_time(now_ms, when);
-    slate_buf_puts(out, "{\"id\":");
-    json_str(out, r->desc->id);
-    slate_buf_puts(out, ",\"title\":");
-    json_str(out, r->desc->title);
-    slate_buf_puts(out, ",\"status\":");
-    json_str(out, slate_check_status_name(r->status));
-    slate_buf_puts(out, ",\"evaluated_at\":");
-    json_str(out, when);
-    slate_buf_printf(out, ",\"checked\":%ld", r->checked);
-    json_findings(out, "failing", &r->failing);
-    json_findings(out, "not_applicable", &r->not_applicable);
-    json_findings(out, "errors", &r->errors);
-    slate_buf_puts(out, ",\"controls\":{\"iso27001_2022\":");
-    json_list(out, r->desc->iso27001);
-    slate_buf_puts(out, ",\"soc2\":");
-    json_list(out, r->desc->soc2);
-    slate_buf_puts(out, "},\"remediation\":");
-    json_str(out, r->desc->remediation);
-    slate_buf_puts(out, "}");
+    struct slate_buf *p = &parts[0];
+    slate_buf_puts(p, "{\"id\":");
+    json_str(p, desc->id);
+    slate_buf_puts(p, ",\"title\":");
+    json_str(p, desc->title);
+    slate_buf_puts(p, ",\"status\":");
+    json_str(p, slate_check_status_name(status));
+    slate_buf_puts(p, ",\"evaluated_at\":");
+    json_str(p, when);
+    slate_buf_puts(p, ",\"checked\":");
+    slate_buf_int(p, checked);
+    slate_buf_puts(p, ",\"failing\":[");
+    slate_buf_puts(&parts[1], "],\"not_applicable\":[");
+    slate_buf_puts(&parts[2], "],\"errors\":[");
+    p = &parts[3];
+    slate_buf_puts(p, "],\"controls\":{\"iso27001_2022\":");
+    json_list(p, desc->iso27001);
+    slate_buf_puts(p, ",\"soc2\":");
+    json_list(p, desc->soc2);
+    slate_buf_puts(p, "},\"remediation\":");
+    json_str(p, desc->remediation);
+    slate_buf_puts(p, "}");
+}
+
+void slate_check_result_json(const struct slate_check_result *r, int64_t now_ms,
+                             struct slate_buf *out)
+{
+    struct slate_buf parts[4];
+    for (int i = 0; i < 4; i++)
+        slate_buf_init(&parts[i]);
+    slate_check_json_parts(r->desc, r->status, r->checked, now_ms, parts);
+    const struct slate_findings *lists[3] = {&r->failing, &r->not_applicable, &r->errors};
+    for (int i = 0; i < 4; i++) {
+        slate_buf_append(out, parts[i].data, parts[i].len);
+        if (i < 3)
+            slate_findings_json_items(lists[i], out);
+        slate_buf_free(&parts[i]);
+    }
 }
