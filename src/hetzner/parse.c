@@ -336,6 +336,12 @@ struct slate_page_parser {
     bool failed, finished, seen_coll;
     struct slate_err err;
     size_t fed;             /* bytes fed before the current chunk */
+    /* yajl buffers a token that spans chunks and lexes it again from its
+     * start with every chunk: a body that is one endless string costs time
+     * quadratic in its size.  Bytes fed since the last callback bound that:
+     * past the longest token a kept string can be, the body is refused. */
+    bool progress;
+    size_t quiet;
     struct slate_pagination pg;
     size_t n_items;         /* records appended */
     size_t item_no;         /* 1-based number of the item being read */
@@ -379,7 +385,9 @@ static const yajl_callbacks callbacks;
 
 static const char *const stored_names[] = {"server asset", "SSH key", "firewall"};
 
-#define P(ctx) struct slate_page_parser *p = (ctx)
+#define P(ctx)                                                              \
+    struct slate_page_parser *p = (ctx);                                    \
+    p->progress = true
 
 static struct frame *top(struct slate_page_parser *p)
 {
@@ -1098,10 +1106,20 @@ int slate_page_parser_feed(struct slate_page_parser *p, const void *buf, size_t 
         return slate_err_set(err, SLATE_E_INTERNAL, "A page parser was fed after its end");
     if (n == 0)
         return 0;
+    p->progress = false;
     yajl_status st = yajl_parse(p->h, buf, n);
     if (st != yajl_status_ok)
         return yajl_failed(p, st, p->fed + yajl_get_bytes_consumed(p->h), err);
     p->fed += n;
+    p->quiet = p->progress ? 0 : p->quiet + n;
+    /* A kept string of SLATE_HZ_MAX_STRING bytes is at most six times as
+     * long escaped (\uXXXX), plus room for the chunk it started in. */
+    if (p->quiet > 6 * (size_t)SLATE_HZ_MAX_STRING + 65536) {
+        bad(p, "a JSON token is longer than %zu bytes", p->quiet);
+        if (err)
+            *err = p->err;
+        return -1;
+    }
     return 0;
 }
 

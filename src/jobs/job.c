@@ -95,6 +95,11 @@ void slate_job_parse(struct slate_job *job, const char *entry_id, size_t nfields
             invalid(job, "the field '%s' is longer than 1024 bytes", field_names[f]);
             continue;
         }
+        /* A plain token with a NUL is an invalid token, decided later. */
+        if (f != F_TOKEN && memchr(vals[i], '\0', vlens[i])) {
+            invalid(job, "the field '%s' holds a NUL byte", field_names[f]);
+            continue;
+        }
         if (!slate_valid_utf8(vals[i], vlens[i])) {
             invalid(job, "the field '%s' is not valid UTF-8", field_names[f]);
             continue;
