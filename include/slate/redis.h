@@ -61,6 +61,12 @@ bool slate_redis_ready(const struct slate_redis *r);
 /* Reconnects since start (for metrics). */
 uint64_t slate_redis_reconnects(const struct slate_redis *r);
 
+/* Bytes of commands written to the connection but not yet sent to Redis
+ * (0 when not connected).  hiredis moves the rest of this buffer after every
+ * partial write, so it must stay small: producers hold back above a few
+ * MiB. */
+size_t slate_redis_backlog(const struct slate_redis *r);
+
 /* Sends a command (binary-safe argv).  timeout_ms 0 takes the default.
  * Returns -1 when not connected (callback never called). */
 int slate_redis_cmd(struct slate_redis *r, int64_t timeout_ms, slate_redis_cb *cb, void *ud,

@@ -14,6 +14,12 @@
 /* A project of 500,000 records per collection is far past any real one; a
  * last_page beyond this is a broken or hostile answer. */
 #define MAX_PAGES 10000
+/* Above this many bytes waiting to be sent to Redis, no new page is asked
+ * for: the pages' writes are what fills that buffer, and hiredis's cost per
+ * write grows with it (see slate_redis_backlog). */
+#define REDIS_BACKLOG_MAX (4u << 20)
+/* How soon a held-back fetch looks again. */
+#define BACKLOG_RECHECK_MS 5
 /* First backoff between retries of one request inside an attempt. */
 #define RETRY_BACKOFF_MS 200
 
@@ -30,12 +36,14 @@ struct page {
     uv_timer_t timer;            /* backoff before a retry */
     bool timer_open;
     bool done;
+    bool delivered;              /* servers: handed to the page callback and freed */
 };
 
 struct coll {
     int64_t last_page;           /* 0 while unknown */
     int64_t next_to_start;       /* next page number to start (concurrent mode) */
     int in_flight;
+    int open_pages;              /* started and not yet whole (retries included) */
     bool finished;
     bool sequential;
 };
@@ -45,7 +53,10 @@ struct fetch {
     char *token;
     char log_id[160];
     fetch_progress_cb *progress;
+    fetch_page_cb *page_cb;
     fetch_done_cb *done;
+    bool side_ready;             /* every key and firewall is in f->merged */
+    size_t servers;
     void *ud;
     struct coll colls[SLATE_COLL_COUNT];
     struct page **pages;
@@ -60,42 +71,77 @@ struct fetch {
     int open_timers;
     bool free_requested;
     bool cancelling;             /* inside fail(): report later */
+    uv_timer_t throttle;         /* rechecks a Redis backlog that held pages back */
 };
 
 static void start_page(struct fetch *f, enum slate_collection c, int64_t number);
 static void send_page(struct page *p);
 
+static bool coll_complete(const struct fetch *f, enum slate_collection c)
+{
+    const struct coll *col = &f->colls[c];
+    bool more = !col->sequential && col->last_page > 0 && col->next_to_start <= col->last_page;
+    return col->open_pages == 0 && !more;
+}
+
+/* Keys and firewalls, joined in collection and page order, once whole. */
+static void build_side(struct fetch *f)
+{
+    struct slate_inventory *m = &f->merged;
+    for (int c = SLATE_COLL_SSH_KEYS; c <= SLATE_COLL_FIREWALLS; c++) {
+        for (int64_t n = 1;; n++) {
+            struct page *pg = NULL;
+            for (size_t i = 0; i < f->n_pages && !pg; i++) {
+                if (f->pages[i]->coll == (enum slate_collection)c && f->pages[i]->number == n &&
+                    f->pages[i]->done)
+                    pg = f->pages[i];
+            }
+            if (!pg)
+                break;
+            for (size_t i = 0; i < pg->inv.n_ssh_keys; i++)
+                *slate_inventory_add_ssh_key(m) = pg->inv.ssh_keys[i];
+            for (size_t i = 0; i < pg->inv.n_firewalls; i++)
+                *slate_inventory_add_firewall(m) = pg->inv.firewalls[i];
+        }
+    }
+    f->side_ready = true;
+}
+
+/* Hands every whole page of servers to the caller once the keys and
+ * firewalls are in, and frees it. */
+static void deliver(struct fetch *f)
+{
+    if (f->failed)
+        return;
+    if (!f->side_ready) {
+        if (!coll_complete(f, SLATE_COLL_SSH_KEYS) || !coll_complete(f, SLATE_COLL_FIREWALLS))
+            return;
+        build_side(f);
+    }
+    for (size_t i = 0; i < f->n_pages; i++) {
+        struct page *p = f->pages[i];
+        if (p->coll != SLATE_COLL_SERVERS || !p->done || p->delivered)
+            continue;
+        p->delivered = true;
+        f->servers += p->inv.n_servers;
+        f->page_cb(f->ud, &p->inv, &f->merged);
+        slate_inventory_free(&p->inv);
+        slate_inventory_init(&p->inv);
+    }
+}
+
 static void report(struct fetch *f)
 {
     if (f->reported || f->active > 0 || f->cancelling)
         return;
+    deliver(f);
     f->reported = true;
     bool ok = !f->failed;
-    if (ok) {
-        /* Join the pages, in collection and page order. */
-        struct slate_inventory *m = &f->merged;
-        slate_inventory_init(m);
-        for (int c = 0; c < SLATE_COLL_COUNT; c++) {
-            for (int64_t n = 1;; n++) {
-                struct page *pg = NULL;
-                for (size_t i = 0; i < f->n_pages; i++) {
-                    if (f->pages[i]->coll == (enum slate_collection)c && f->pages[i]->number == n)
-                        pg = f->pages[i];
-                }
-                if (!pg)
-                    break;
-                for (size_t i = 0; i < pg->inv.n_servers; i++)
-                    *slate_inventory_add_server(m) = pg->inv.servers[i];
-                for (size_t i = 0; i < pg->inv.n_ssh_keys; i++)
-                    *slate_inventory_add_ssh_key(m) = pg->inv.ssh_keys[i];
-                for (size_t i = 0; i < pg->inv.n_firewalls; i++)
-                    *slate_inventory_add_firewall(m) = pg->inv.firewalls[i];
-            }
-        }
+    if (ok)
         f->res.code = SLATE_E_OK;
-    }
     f->res.pages = f->pages_done;
     f->res.requests = f->requests;
+    f->res.servers = f->servers;
     f->res.error = f->error;
     f->done(f->ud, &f->res, ok ? &f->merged : NULL);
 }
@@ -131,14 +177,36 @@ static void collection_progress(struct fetch *f)
         f->progress(f->ud, f->pages_done, f->pages_known);
 }
 
+/* Pages of servers that are whole but wait for the keys and firewalls. */
+static int held_pages(const struct fetch *f, enum slate_collection c)
+{
+    int n = 0;
+    for (size_t i = 0; c == SLATE_COLL_SERVERS && i < f->n_pages; i++)
+        n += f->pages[i]->coll == c && f->pages[i]->done && !f->pages[i]->delivered;
+    return n;
+}
+
+static void on_throttle(uv_timer_t *t);
+
 static void maybe_start_more(struct fetch *f, enum slate_collection c)
 {
     struct coll *col = &f->colls[c];
+    if (c == SLATE_COLL_SERVERS && slate_redis_backlog(f->env->redis) > REDIS_BACKLOG_MAX) {
+        if (!f->failed && !uv_is_active((uv_handle_t *)&f->throttle))
+            uv_timer_start(&f->throttle, on_throttle, BACKLOG_RECHECK_MS, 0);
+        return;
+    }
     while (!f->failed && !col->sequential && col->last_page > 0 &&
            col->next_to_start <= col->last_page &&
-           col->in_flight < f->env->cfg->page_concurrency) {
+           col->in_flight + held_pages(f, c) < f->env->cfg->page_concurrency) {
         start_page(f, c, col->next_to_start++);
     }
+}
+
+static void on_throttle(uv_timer_t *t)
+{
+    struct fetch *f = t->data;
+    maybe_start_more(f, SLATE_COLL_SERVERS);
 }
 
 static int on_body(void *ud, const char *buf, size_t n)
@@ -160,14 +228,18 @@ static void on_retry_timer(uv_timer_t *t)
         return;
     }
     send_page(p);
+    if (p->f->failed)
+        report(p->f); /* the retry could not even start */
 }
 
 /* Whether one failed request is worth another try inside the attempt. */
 static bool retry_request(struct page *p, enum slate_code code)
 {
     struct fetch *f = p->f;
+    /* INTERNAL from the HTTP layer is a cancel or a refusal, never the
+     * network: not worth another request. */
     if (!slate_code_transient(code) || code == SLATE_E_RATE_LIMITED ||
-        p->tries > f->env->cfg->http_retries || f->failed)
+        code == SLATE_E_INTERNAL || p->tries > f->env->cfg->http_retries || f->failed)
         return false;
     if (!p->timer_open) {
         uv_timer_init(f->env->loop, &p->timer);
@@ -295,6 +367,7 @@ static void on_done(void *ud, const struct slate_http_result *res)
     }
 
     p->done = true;
+    col->open_pages--;
     slate_page_parser_free(p->parser);
     p->parser = NULL;
     f->pages_done++;
@@ -318,7 +391,9 @@ static void on_done(void *ud, const struct slate_http_result *res)
             return;
         }
     }
-    maybe_start_more(f, p->coll);
+    deliver(f);
+    for (int c = 0; c < SLATE_COLL_COUNT; c++)
+        maybe_start_more(f, (enum slate_collection)c);
     collection_progress(f);
     report(f);
 }
@@ -358,14 +433,15 @@ static void start_page(struct fetch *f, enum slate_collection c, int64_t number)
     p->coll = c;
     p->number = number;
     slate_inventory_init(&p->inv);
+    f->colls[c].open_pages++;
     f->pages = slate_grow(f->pages, &f->cap_pages, f->n_pages + 1, sizeof *f->pages);
     f->pages[f->n_pages++] = p;
     send_page(p);
 }
 
 struct fetch *fetch_start(struct slate_env *env, const char *token, const char *log_id,
-                          fetch_progress_cb *progress, fetch_done_cb *done, void *ud,
-                          struct slate_err *err)
+                          fetch_progress_cb *progress, fetch_page_cb *page, fetch_done_cb *done,
+                          void *ud, struct slate_err *err)
 {
     if (!env->http) {
         slate_err_set(err, SLATE_E_INTERNAL, "the worker is shutting down");
@@ -376,11 +452,15 @@ struct fetch *fetch_start(struct slate_env *env, const char *token, const char *
     f->token = slate_strdup(token);
     snprintf(f->log_id, sizeof f->log_id, "%s", log_id);
     f->progress = progress;
+    f->page_cb = page;
     f->done = done;
     f->ud = ud;
     f->res.rl_limit = f->res.rl_remaining = f->res.rl_reset = -1;
     f->pages_known = SLATE_COLL_COUNT;
     slate_inventory_init(&f->merged);
+    uv_timer_init(env->loop, &f->throttle);
+    f->throttle.data = f;
+    f->open_timers = 1;
     for (int c = 0; c < SLATE_COLL_COUNT && !f->failed; c++)
         start_page(f, (enum slate_collection)c, 1);
     if (f->failed && f->active == 0) {
@@ -392,6 +472,13 @@ struct fetch *fetch_start(struct slate_env *env, const char *token, const char *
         return NULL;
     }
     return f;
+}
+
+static void on_throttle_closed(uv_handle_t *h)
+{
+    struct fetch *f = h->data;
+    if (--f->open_timers == 0 && f->free_requested)
+        slate_free(f);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -407,7 +494,7 @@ void fetch_free(struct fetch *f)
 {
     if (!f)
         return;
-    /* The merged inventory borrows the pages' strings: free its arrays only. */
+    /* The side inventory borrows the pages' strings: free its arrays only. */
     slate_free(f->merged.servers);
     slate_free(f->merged.ssh_keys);
     slate_free(f->merged.firewalls);
@@ -424,6 +511,6 @@ void fetch_free(struct fetch *f)
     explicit_bzero(f->token, strlen(f->token));
     slate_free(f->token);
     f->free_requested = true;
-    if (f->open_timers == 0)
-        slate_free(f);
+    uv_timer_stop(&f->throttle);
+    uv_close((uv_handle_t *)&f->throttle, on_throttle_closed);
 }

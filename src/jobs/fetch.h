@@ -9,6 +9,12 @@
  * half-way and is retried never leaves duplicates: pages join the result
  * only once whole.
  *
+ * Memory grows with the page, not with the project: SSH keys and firewalls
+ * (few) are kept whole, while each page of servers is handed to the caller
+ * as soon as it and every key and firewall are in, and freed when the call
+ * returns.  At most SLATE_PAGE_CONCURRENCY pages of servers are held or in
+ * flight at once.
+ *
  * A request that fails transiently is retried inside the attempt
  * (SLATE_HTTP_RETRIES, short backoff); anything else ends the fetch with the
  * first error, and every transfer still running is cancelled.
@@ -28,21 +34,27 @@ struct fetch_result {
     /* Rate-limit figures of the last response (-1 when never seen). */
     int64_t rl_limit, rl_remaining, rl_reset;
     unsigned pages;               /* pages fetched (= API requests that succeeded) */
+    size_t servers;               /* servers handed to the page callback */
     unsigned requests;            /* API requests made, retries included */
 };
 
 /* progress: pages done / pages known so far (may be NULL). */
 typedef void fetch_progress_cb(void *ud, unsigned done, unsigned known);
-/* Called exactly once (unless fetch_start returned NULL).  On success `inv`
- * holds every record; it stays valid until fetch_free. */
+/* A page of servers (page->servers), with every SSH key and firewall of the
+ * project (side); both are valid only during the call. */
+typedef void fetch_page_cb(void *ud, const struct slate_inventory *page,
+                           const struct slate_inventory *side);
+/* Called exactly once (unless fetch_start returned NULL).  On success every
+ * page of servers was handed to the page callback, and `side` holds every
+ * SSH key and firewall (no servers); it stays valid until fetch_free. */
 typedef void fetch_done_cb(void *ud, const struct fetch_result *res,
-                           const struct slate_inventory *inv);
+                           const struct slate_inventory *side);
 
 /* Starts the fetch with `token` (copied and wiped on free).  Returns NULL
  * with err set when nothing could start (then done is never called). */
 struct fetch *fetch_start(struct slate_env *env, const char *token, const char *log_id,
-                          fetch_progress_cb *progress, fetch_done_cb *done, void *ud,
-                          struct slate_err *err);
+                          fetch_progress_cb *progress, fetch_page_cb *page, fetch_done_cb *done,
+                          void *ud, struct slate_err *err);
 /* Frees the fetch and its inventory; call after done (or never started). */
 void fetch_free(struct fetch *f);
 

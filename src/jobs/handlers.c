@@ -54,6 +54,17 @@ struct handler {
     int64_t rl_limit, rl_remaining, rl_reset;
     int64_t pages_expected;           /* requests the last sync's counts predict */
     char *k_schedule;
+    char *k_stage_assets, *k_stage_tests;
+    /* Streaming: what the pages of servers added up to so far. */
+    size_t servers;
+    long checked[8];
+    size_t counts[8][3];              /* failing, not_applicable, errors per test */
+    int pending_stages;               /* page writes not yet answered */
+    unsigned pages_staged;
+    bool fetched;
+    enum slate_code stage_code;
+    char stage_error[SLATE_ERR_MSG_MAX];
+    const struct slate_inventory *side; /* every key and firewall (the fetch's) */
     /* The outcome once the evaluation is stored. */
     enum slate_code code;
     char error[SLATE_ERR_MSG_MAX];
@@ -96,6 +107,9 @@ static bool fence_broken(struct handler *h, redisReply *reply, const char *error
         if (reply->element[0]->integer == -2)
             finish(h, SLATE_E_INTERNAL,
                    "another job took over this integration's sync; this one stops without writing");
+        else if (reply->element[0]->integer == -3)
+            finish(h, SLATE_E_INTERNAL,
+                   "the staged servers of this sync are incomplete in Redis; it will try again");
         else
             finish(h, SLATE_E_NOT_CONNECTED,
                    "The integration is not connected (it was disconnected while the job ran)");
@@ -136,6 +150,8 @@ static void free_handler(struct handler *h)
     slate_free(h->k_members);
     slate_free(h->k_owners);
     slate_free(h->k_schedule);
+    slate_free(h->k_stage_assets);
+    slate_free(h->k_stage_tests);
     if (h->token) {
         explicit_bzero(h->token, h->token_len);
         slate_free(h->token);
@@ -175,11 +191,11 @@ static char *build_summary(struct handler *h)
         return NULL;
     }
     slate_buf_puts(&b, "{");
-    if (h->with_inventory_summary && h->inv) {
+    if (h->with_inventory_summary && h->side) {
         slate_buf_printf(&b,
                          "\"servers\":%zu,\"ssh_keys\":%zu,\"firewalls\":%zu,"
                          "\"assets\":{\"added\":%ld,\"changed\":%ld,\"removed\":%ld},",
-                         h->inv->n_servers, h->inv->n_ssh_keys, h->inv->n_firewalls, h->added,
+                         h->servers, h->side->n_ssh_keys, h->side->n_firewalls, h->added,
                          h->changed, h->removed);
     }
     slate_buf_printf(&b, "\"tests\":%s}", h->tests_summary ? h->tests_summary : "{}");
@@ -470,19 +486,88 @@ static void on_loaded_for_evaluate(redisReply *reply, const char *error, void *u
 
 /* ---- sync / connect ---- */
 
-static void on_people(redisReply *reply, const char *error, void *ud)
+/* The sync's own state, for the tests it decides as it goes. */
+static void set_fresh_sync_state(struct handler *h)
 {
-    struct handler *h = ud;
-    if (!load_reply_ok(h, reply, error))
-        return;
-    fill_people(h, reply->element[5], reply->element[6]);
-    sort_people(h);
     memset(&h->sync, 0, sizeof h->sync);
     h->sync.connected = true;
     h->sync.status = "connected";
     h->sync.last_success_ms = slate_now_ms();
     h->sync.servers_complete = h->sync.ssh_keys_complete = h->sync.firewalls_complete = true;
-    evaluate_and_store(h);
+}
+
+static struct slate_check_input check_input(struct handler *h, const struct slate_inventory *inv)
+{
+    return (struct slate_check_input){
+        .integration = h->job->integration,
+        .sync = &h->sync,
+        .inv = inv,
+        .members = &h->members,
+        .owners = &h->owners,
+        .cfg = &h->env->checks,
+        .now_ms = h->sync.last_success_ms,
+    };
+}
+
+static void on_tests_stored_streamed(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    if (fence_broken(h, reply, error))
+        return;
+    finish(h, SLATE_E_OK, NULL);
+}
+
+/* The six results: per-server tests from their parts and the findings the
+ * pages staged; the others decided now on the keys and firewalls. */
+static void store_tests_streamed(struct handler *h)
+{
+    run_set_state(h->run, RUN_EVALUATING);
+    int64_t now = slate_now_ms();
+    struct slate_inventory view = *h->side;
+    view.servers = NULL;
+    view.n_servers = 0;
+    struct slate_check_input in = check_input(h, &view);
+    in.n_servers_total = h->servers;
+    struct slate_argv a = {0};
+    add_fence(h, &a, slate_lua_store_tests_staged, 5);
+    slate_argv_str(&a, h->k_tests);
+    slate_argv_str(&a, h->k_stage_tests);
+    add_fence_args(h, &a, false);
+    struct slate_buf summary;
+    slate_buf_init(&summary);
+    slate_buf_puts(&summary, "{");
+    for (size_t i = 0; i < slate_n_checks && i < 8; i++) {
+        const struct slate_check_desc *d = &slate_checks[i];
+        enum slate_check_status st;
+        slate_argv_str(&a, d->id);
+        if (d->per_server) {
+            st = slate_check_status_of(h->counts[i][0], h->counts[i][2], h->checked[i]);
+            struct slate_buf parts[4];
+            for (int k = 0; k < 4; k++)
+                slate_buf_init(&parts[k]);
+            slate_check_json_parts(d, st, h->checked[i], now, parts);
+            slate_argv_str(&a, "parts");
+            for (int k = 0; k < 4; k++)
+                slate_argv_own(&a, slate_buf_steal(&parts[k]));
+        } else {
+            struct slate_check_result r;
+            slate_check_run(d, &in, &r);
+            st = r.status;
+            struct slate_buf json;
+            slate_buf_init(&json);
+            slate_check_result_json(&r, now, &json);
+            slate_check_result_free(&r);
+            slate_argv_str(&a, "full");
+            slate_argv_own(&a, slate_buf_steal(&json));
+        }
+        slate_buf_printf(&summary, "%s\"%s\":\"%s\"", i ? "," : "", d->id,
+                         slate_check_status_name(st));
+    }
+    slate_buf_puts(&summary, "}");
+    slate_free(h->tests_summary);
+    h->tests_summary = slate_buf_steal(&summary);
+    if (hsend(h, &a, on_tests_stored_streamed) != 0)
+        redis_unreachable(h);
 }
 
 static void on_committed(redisReply *reply, const char *error, void *ud)
@@ -503,13 +588,13 @@ static void on_committed(redisReply *reply, const char *error, void *ud)
     }
     h->with_inventory_summary = true;
     char counts[96];
-    snprintf(counts, sizeof counts, "%zu/%zu/%zu", h->inv->n_servers, h->inv->n_ssh_keys,
-             h->inv->n_firewalls);
+    snprintf(counts, sizeof counts, "%zu/%zu/%zu", h->servers, h->side->n_ssh_keys,
+             h->side->n_firewalls);
     slate_info("inventory stored", "job_id", h->job->job_id, "servers/keys/firewalls", counts);
     h->code = SLATE_E_OK;
     if (h->job->type == SLATE_JOB_CONNECT && h->env->cfg->sync_interval_s > 0)
         schedule_syncs(h, true);
-    load(h, "people", on_people);
+    store_tests_streamed(h);
 }
 
 /* The schedule lives in the queue's slot ({q}), so it cannot be written in
@@ -538,24 +623,19 @@ static void schedule_syncs(struct handler *h, bool on)
     }
 }
 
-static int cmp_server(const void *a, const void *b)
-{
-    const struct slate_server *x = a, *y = b;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 static void commit(struct handler *h)
 {
     run_set_state(h->run, RUN_STORING);
     bool connect = h->job->type == SLATE_JOB_CONNECT;
     struct slate_argv a = {0};
-    add_fence(h, &a, slate_lua_commit_sync, 9);
+    add_fence(h, &a, slate_lua_commit_sync, 10);
     slate_argv_str(&a, h->k_keys);
     slate_argv_str(&a, h->k_fws);
     slate_argv_str(&a, h->k_iassets);
     slate_argv_str(&a, h->k_assets);
     slate_argv_str(&a, h->k_vendors);
     slate_argv_str(&a, h->k_ints);
+    slate_argv_str(&a, h->k_stage_assets);
     add_fence_args(h, &a, true);
     slate_argv_str(&a, connect ? "connect" : "sync");
     char now[SLATE_TIME_MAX];
@@ -574,21 +654,8 @@ static void commit(struct handler *h)
     slate_argv_int(&a, h->fres.rl_limit);
     slate_argv_int(&a, h->fres.rl_remaining);
     slate_argv_int(&a, h->fres.rl_reset);
-
-    /* The fetch owns the inventory; sorting its array in place is fine. */
-    struct slate_inventory *inv = (struct slate_inventory *)h->inv;
-    if (inv->n_servers > 1)
-        qsort(inv->servers, inv->n_servers, sizeof *inv->servers, cmp_server);
-    slate_argv_int(&a, (long long)inv->n_servers);
-    for (size_t i = 0; i < inv->n_servers; i++) {
-        char id[SLATE_ASSET_ID_MAX];
-        slate_asset_id(id, h->job->integration, inv->servers[i].id);
-        struct slate_buf b;
-        slate_buf_init(&b);
-        slate_server_asset_json(&inv->servers[i], h->job->integration, &b);
-        slate_argv_own(&a, slate_strdup(id));
-        slate_argv_own(&a, slate_buf_steal(&b));
-    }
+    slate_argv_int(&a, (long long)h->servers);
+    const struct slate_inventory *inv = h->side;
     slate_argv_int(&a, (long long)inv->n_ssh_keys);
     for (size_t i = 0; i < inv->n_ssh_keys; i++) {
         struct slate_buf b;
@@ -607,6 +674,99 @@ static void commit(struct handler *h)
     }
     if (hsend(h, &a, on_committed) != 0)
         redis_unreachable(h);
+}
+
+/* Commits once the fetch is over and every page's write was answered. */
+static void maybe_commit(struct handler *h)
+{
+    if (!h->fetched || h->pending_stages > 0 || h->finished)
+        return;
+    if (h->stage_code != SLATE_E_OK) {
+        finish(h, h->stage_code, h->stage_error);
+        return;
+    }
+    commit(h);
+}
+
+static void on_staged(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    h->pending_stages--;
+    if (h->stage_code == SLATE_E_OK) {
+        if (!reply || reply->type == REDIS_REPLY_ERROR) {
+            h->stage_code = SLATE_E_INTERNAL;
+            snprintf(h->stage_error, sizeof h->stage_error, "Redis failed: %.200s",
+                     reply ? reply->str : (error ? error : "no reply"));
+        } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+                   reply->element[0]->type == REDIS_REPLY_INTEGER &&
+                   reply->element[0]->integer < 0) {
+            h->stage_code = reply->element[0]->integer == -2 ? SLATE_E_INTERNAL
+                                                            : SLATE_E_NOT_CONNECTED;
+            snprintf(h->stage_error, sizeof h->stage_error, "%s",
+                     reply->element[0]->integer == -2
+                         ? "another job took over this integration's sync; this one stops "
+                           "without writing"
+                         : "The integration is not connected (it was disconnected while the "
+                           "job ran)");
+        }
+    }
+    maybe_commit(h);
+}
+
+/* A page of servers: its assets staged, its servers judged, then it is
+ * freed by the fetch.  Memory stays one page per page in flight. */
+static void on_server_page(void *ud, const struct slate_inventory *page,
+                           const struct slate_inventory *side)
+{
+    struct handler *h = ud;
+    struct slate_inventory view = *side;
+    view.servers = page->servers;
+    view.n_servers = page->n_servers;
+    h->servers += page->n_servers;
+    struct slate_check_input in = check_input(h, &view);
+
+    struct slate_argv a = {0};
+    add_fence(h, &a, slate_lua_stage_page, 5);
+    slate_argv_str(&a, h->k_stage_assets);
+    slate_argv_str(&a, h->k_stage_tests);
+    add_fence_args(h, &a, true);
+    slate_argv_int(&a, (long long)page->n_servers);
+    struct slate_buf b;
+    slate_buf_init(&b);
+    for (size_t i = 0; i < page->n_servers; i++) {
+        char id[SLATE_ASSET_ID_MAX];
+        slate_asset_id(id, h->job->integration, page->servers[i].id);
+        slate_argv_own(&a, slate_strdup(id));
+        slate_server_asset_json(&page->servers[i], h->job->integration, &b);
+        slate_argv_own(&a, slate_buf_steal(&b));
+    }
+    static const char *const lists[3] = {"failing", "not_applicable", "errors"};
+    for (size_t t = 0; t < slate_n_checks && t < 8; t++) {
+        if (!slate_checks[t].per_server)
+            continue;
+        struct slate_check_result r;
+        slate_check_run(&slate_checks[t], &in, &r);
+        const struct slate_findings *f[3] = {&r.failing, &r.not_applicable, &r.errors};
+        for (int l = 0; l < 3; l++) {
+            if (!f[l]->n)
+                continue;
+            h->counts[t][l] += f[l]->n;
+            slate_argv_own(&a, slate_asprintf("%s|%s|%u", slate_checks[t].id, lists[l],
+                                              h->pages_staged));
+            slate_findings_json_items(f[l], &b);
+            slate_argv_own(&a, slate_buf_steal(&b));
+        }
+        h->checked[t] += r.checked;
+        slate_check_result_free(&r);
+    }
+    slate_buf_free(&b);
+    h->pages_staged++;
+    if (hsend(h, &a, on_staged) == 0) {
+        h->pending_stages++;
+    } else if (h->stage_code == SLATE_E_OK) {
+        h->stage_code = SLATE_E_INTERNAL;
+        snprintf(h->stage_error, sizeof h->stage_error, "Redis is not reachable");
+    }
 }
 
 static void on_sync_failed_marked(redisReply *reply, const char *error, void *ud)
@@ -651,8 +811,9 @@ static void on_fetched(void *ud, const struct fetch_result *res, const struct sl
     snprintf(pages, sizeof pages, "%u/%u", res->pages, res->requests);
     if (res->code == SLATE_E_OK) {
         slate_info("fetched", "job_id", h->job->job_id, "pages/requests", pages);
-        h->inv = inv;
-        commit(h);
+        h->side = inv;
+        h->fetched = true;
+        maybe_commit(h);
         return;
     }
     h->retry_due_ms = res->retry_due_ms;
@@ -689,7 +850,9 @@ static void start_fetch(struct handler *h)
 {
     run_set_state(h->run, RUN_FETCHING);
     struct slate_err err = {0};
-    h->fetch = fetch_start(h->env, h->token, h->job->job_id, on_progress, on_fetched, h, &err);
+    set_fresh_sync_state(h);
+    h->fetch = fetch_start(h->env, h->token, h->job->job_id, on_progress, on_server_page,
+                           on_fetched, h, &err);
     if (!h->fetch)
         finish(h, err.code, err.msg);
 }
@@ -736,6 +899,11 @@ static void on_lease(redisReply *reply, const char *error, void *ud)
         return;
     }
     h->have_lease = true;
+    /* What an earlier attempt staged is stale: start from nothing.  Sent
+     * before the first page's write, so applied before it. */
+    const char *argv[] = {"DEL", h->k_stage_assets, h->k_stage_tests};
+    size_t lens[] = {3, strlen(h->k_stage_assets), strlen(h->k_stage_tests)};
+    slate_redis_cmd(h->env->redis, 0, ignore, NULL, 3, argv, lens);
     uv_timer_init(h->env->loop, &h->lease_timer);
     h->lease_timer.data = h;
     h->lease_timer_open = true;
@@ -758,6 +926,8 @@ static void on_generation(redisReply *reply, const char *error, void *ud)
     if (!load_reply_ok(h, reply, error))
         return;
     snprintf(h->gen, sizeof h->gen, "%s", reply->element[0]->str);
+    fill_people(h, reply->element[5], reply->element[6]);
+    sort_people(h);
     take_lease(h);
 }
 
@@ -787,6 +957,8 @@ static void on_loaded_for_sync(redisReply *reply, const char *error, void *ud)
         finish(h, SLATE_E_NOT_CONNECTED, NULL);
         return;
     }
+    fill_people(h, reply->element[5], reply->element[6]);
+    sort_people(h);
     if (!h->token) {
         finish(h, SLATE_E_INTERNAL,
                "the stored token does not open with this worker's key (was the key rotated?)");
@@ -822,13 +994,15 @@ static void on_disconnected(redisReply *reply, const char *error, void *ud)
 static void disconnect(struct handler *h)
 {
     run_set_state(h->run, RUN_STORING);
-    const char *argv[] = {"EVAL",     slate_lua_disconnect, "10",     h->k_int,     h->k_gens,
-                          h->k_lease, h->k_keys,            h->k_fws, h->k_tests,   h->k_iassets,
-                          h->k_assets, h->k_vendors,        h->k_ints, h->job->integration};
-    size_t lens[14];
-    for (int i = 0; i < 14; i++)
+    const char *argv[] = {"EVAL",       slate_lua_disconnect, "12",        h->k_int,
+                          h->k_gens,    h->k_lease,           h->k_keys,   h->k_fws,
+                          h->k_tests,   h->k_iassets,         h->k_assets, h->k_vendors,
+                          h->k_ints,    h->k_stage_assets,    h->k_stage_tests,
+                          h->job->integration};
+    size_t lens[16];
+    for (int i = 0; i < 16; i++)
         lens[i] = strlen(argv[i]);
-    if (slate_redis_cmd(h->env->redis, 0, on_disconnected, h, 14, argv, lens) != 0)
+    if (slate_redis_cmd(h->env->redis, 0, on_disconnected, h, 16, argv, lens) != 0)
         redis_unreachable(h);
 }
 
@@ -880,13 +1054,17 @@ void slate_handler_start(struct slate_run *run)
     h->k_members = slate_wkey(env, ws, "members");
     h->k_owners = slate_wkey(env, ws, "asset_owners");
     h->k_schedule = slate_qkey(env, "schedule");
+    snprintf(rest, sizeof rest, "integration:%s:staging:assets", id);
+    h->k_stage_assets = slate_wkey(env, ws, rest);
+    snprintf(rest, sizeof rest, "integration:%s:staging:tests", id);
+    h->k_stage_tests = slate_wkey(env, ws, rest);
 
     switch (run->job.type) {
     case SLATE_JOB_CONNECT:
         do_connect(h);
         break;
     case SLATE_JOB_SYNC:
-        load(h, "all", on_loaded_for_sync);
+        load(h, "sync", on_loaded_for_sync);
         break;
     case SLATE_JOB_EVALUATE:
         load(h, "all", on_loaded_for_evaluate);

@@ -120,30 +120,35 @@ const char slate_lua_heartbeat[] =
     "  end\n"                                                                    \
     "end\n"
 
-/* The whole inventory of a sync (or connect), replaced in one step.
+/* The whole inventory of a sync (or connect), replaced in one step: the
+ * servers' assets from the staging hash the pages filled, keys and
+ * firewalls from the arguments.
  * KEYS: 1 integration, 2 generations, 3 lease, 4 ssh_keys, 5 firewalls,
  *       6 integration assets set, 7 workspace assets, 8 vendors,
- *       9 integrations set
+ *       9 integrations set, 10 staged assets
  * ARGV: 1 integration id, 2 generation, 3 lease token, 4 mode (connect|sync),
  *       5 now, 6 token ciphertext, 7 token hint, 8 rl limit, 9 rl remaining,
- *       10 rl reset, 11 n_assets, then asset id/json pairs, n_keys,
- *       id/json pairs, n_firewalls, id/json pairs.
+ *       10 rl reset, 11 servers the worker staged, then n_keys, id/json
+ *       pairs, n_firewalls, id/json pairs.
  * Returns {added, changed, removed}, {-1} when disconnected since the job
- * began (or, for a sync, not connected), {-2} when the lease was lost. */
+ * began (or, for a sync, not connected), {-2} when the lease was lost, {-3}
+ * when the staged servers are not all there. */
 const char slate_lua_commit_sync[] =
     FENCE HSET_CHUNKED
     "local mode = ARGV[4]\n"
     "if mode == 'sync' and redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
-    "local i = 11\n"
+    "if redis.call('HLEN', KEYS[10]) ~= tonumber(ARGV[11]) then return {-3} end\n"
+    "local i = 12\n"
     "local function take()\n"
     "  local n = tonumber(ARGV[i]); local t = {}\n"
     "  for k = 1, 2 * n do t[k] = ARGV[i + k] end\n"
     "  i = i + 2 * n + 1\n"
     "  return t, n\n"
     "end\n"
-    "local assets, n_assets = take()\n"
     "local keys, n_keys = take()\n"
     "local fws, n_fws = take()\n"
+    "local assets = redis.call('HGETALL', KEYS[10])\n"
+    "local n_assets = #assets / 2\n"
     "local added, changed, removed = 0, 0, 0\n"
     "local new = {}\n"
     "local ids = {}\n"
@@ -157,7 +162,7 @@ const char slate_lua_commit_sync[] =
     "  if not new[id] then redis.call('HDEL', KEYS[7], id); removed = removed + 1 end\n"
     "end\n"
     "if #assets > 0 then hset_pairs(KEYS[7], assets) end\n"
-    "redis.call('DEL', KEYS[6], KEYS[4], KEYS[5])\n"
+    "redis.call('DEL', KEYS[6], KEYS[4], KEYS[5], KEYS[10])\n"
     "for k = 1, #ids, 1000 do redis.call('SADD', KEYS[6], unpack(ids, k, math.min(k + 999, #ids))) end\n"
     "if #keys > 0 then hset_pairs(KEYS[4], keys) end\n"
     "if #fws > 0 then hset_pairs(KEYS[5], fws) end\n"
@@ -237,8 +242,10 @@ const char slate_lua_store_tests[] =
  * no job that began before can write after.
  * KEYS: 1 integration, 2 generations, 3 lease, 4 ssh_keys, 5 firewalls,
  *       6 tests, 7 integration assets set, 8 workspace assets, 9 vendors,
- *       10 integrations set.  ARGV: id.  Returns {assets removed}. */
+ *       10 integrations set, 11 staged assets, 12 staged test findings.
+ * ARGV: id.  Returns {assets removed}. */
 const char slate_lua_disconnect[] =
+    "redis.call('DEL', KEYS[11], KEYS[12])\n"
     "local removed = 0\n"
     "for _, id in ipairs(redis.call('SMEMBERS', KEYS[7])) do\n"
     "  removed = removed + redis.call('HDEL', KEYS[8], id)\n"
@@ -303,6 +310,7 @@ const char slate_lua_load[] =
     "local owners = redis.call('HGETALL', KEYS[8])\n"
     "if ARGV[2] == 'people' then return {gen, {}, {}, {}, {}, members, owners} end\n"
     "local integ = redis.call('HGETALL', KEYS[1])\n"
+    "if ARGV[2] == 'sync' then return {gen, integ, {}, {}, {}, members, owners} end\n"
     "local keys = redis.call('HGETALL', KEYS[3])\n"
     "local fws = redis.call('HGETALL', KEYS[4])\n"
     "local ids = redis.call('SMEMBERS', KEYS[5])\n"
@@ -412,3 +420,63 @@ const char slate_lua_reserve_budget[] =
     "end\n"
     "redis.call('HSET', KEYS[1], 'ratelimit_remaining', math.floor(budget - need), 'ratelimit_seen_ms', now)\n"
     "return {1, 0}\n";
+
+/* One page of servers staged: their assets, and the findings the page gave
+ * each per-server test (one field per page, joined only at the end, so that
+ * staging stays linear in the project's size).
+ * KEYS: integration, generations, lease, staged assets, staged findings.
+ * ARGV: id, generation, lease, n assets, asset id/json pairs, then
+ * "<test>|<list>|<page>" / JSON items pairs. */
+const char slate_lua_stage_page[] =
+    FENCE HSET_CHUNKED
+    "local n = tonumber(ARGV[4])\n"
+    "local t = {}\n"
+    "for k = 5, 4 + 2 * n do t[#t + 1] = ARGV[k] end\n"
+    "if #t > 0 then hset_pairs(KEYS[4], t) end\n"
+    "local f = {}\n"
+    "for k = 5 + 2 * n, #ARGV do f[#f + 1] = ARGV[k] end\n"
+    "if #f > 0 then hset_pairs(KEYS[5], f) end\n"
+    "return {1}\n";
+
+/* The test results of a streamed sync: a per-server test's JSON is its four
+ * parts around the findings the pages staged; the others come whole.
+ * KEYS: integration, generations, lease (unused), tests, staged findings.
+ * ARGV: id, generation, "", then per test: id, "full", json | id, "parts",
+ * p0, p1, p2, p3. */
+const char slate_lua_store_tests_staged[] =
+    FENCE HSET_CHUNKED
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
+    "local staged = {}\n"
+    "local all = redis.call('HGETALL', KEYS[5])\n"
+    "for k = 1, #all, 2 do\n"
+    "  local key, page = string.match(all[k], '^(.*)|(%d+)$')\n"
+    "  if key then\n"
+    "    staged[key] = staged[key] or {}\n"
+    "    table.insert(staged[key], {tonumber(page), all[k + 1]})\n"
+    "  end\n"
+    "end\n"
+    "local function items_of(key)\n"
+    "  local v = staged[key]\n"
+    "  if not v then return '' end\n"
+    "  table.sort(v, function(a, b) return a[1] < b[1] end)\n"
+    "  local s = {}\n"
+    "  for _, x in ipairs(v) do s[#s + 1] = x[2] end\n"
+    "  return table.concat(s, ',')\n"
+    "end\n"
+    "local out = {}\n"
+    "local k = 4\n"
+    "while k <= #ARGV do\n"
+    "  local id = ARGV[k]\n"
+    "  if ARGV[k + 1] == 'full' then\n"
+    "    out[#out + 1] = id; out[#out + 1] = ARGV[k + 2]; k = k + 3\n"
+    "  else\n"
+    "    local function items(list) return items_of(id .. '|' .. list) end\n"
+    "    out[#out + 1] = id\n"
+    "    out[#out + 1] = ARGV[k + 2] .. items('failing') .. ARGV[k + 3] .. items('not_applicable')\n"
+    "      .. ARGV[k + 4] .. items('errors') .. ARGV[k + 5]\n"
+    "    k = k + 6\n"
+    "  end\n"
+    "end\n"
+    "redis.call('DEL', KEYS[4], KEYS[5])\n"
+    "if #out > 0 then hset_pairs(KEYS[4], out) end\n"
+    "return {1}\n";

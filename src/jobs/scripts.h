@@ -18,5 +18,7 @@ extern const char slate_lua_reclaim[];
 extern const char slate_lua_reap[];
 extern const char slate_lua_schedule[];
 extern const char slate_lua_reserve_budget[];
+extern const char slate_lua_stage_page[];
+extern const char slate_lua_store_tests_staged[];
 
 #endif

@@ -14,6 +14,7 @@
  */
 #include <arpa/inet.h>
 #include <hiredis/async.h>
+#include <hiredis/sds.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ struct slate_redis {
     bool kill_requested;
     const char *fail_reason;
     struct pending *pend;
+    uint64_t last_progress;      /* last reply, or the send that found none pending */
     int open_handles;
     void (*closed)(void *);
     void *closed_data;
@@ -225,6 +227,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct pending *p = privdata;
     struct slate_redis *r = p->r;
+    r->last_progress = slate_mono_ms();
     if (p->prev)
         p->prev->next = p->next;
     else
@@ -253,7 +256,10 @@ static int send_cmd(struct slate_redis *r, int64_t timeout_ms, slate_redis_cb *c
     p->r = r;
     p->cb = cb;
     p->ud = ud;
-    p->deadline = slate_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : r->opts.timeout_ms);
+    uint64_t now = slate_mono_ms();
+    p->deadline = now + (uint64_t)(timeout_ms > 0 ? timeout_ms : r->opts.timeout_ms);
+    if (!r->pend)
+        r->last_progress = now;
     if (redisAsyncCommandArgv(r->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) {
         slate_free(p);
         return -1;
@@ -443,10 +449,16 @@ static void on_watchdog(uv_timer_t *t)
         kill_context(r, "timed out connecting to Redis");
         return;
     }
-    for (struct pending *p = r->pend; p; p = p->next) {
-        if (now > p->deadline) {
-            kill_context(r, "Redis command timed out");
-            return;
+    /* Replies come in order: a busy Redis working through a long pipeline
+     * keeps answering, a dead one does not.  A command past its deadline
+     * drops the connection only when nothing at all came back for the
+     * timeout. */
+    if (r->pend && now - r->last_progress > (uint64_t)r->opts.timeout_ms) {
+        for (struct pending *p = r->pend; p; p = p->next) {
+            if (now > p->deadline) {
+                kill_context(r, "Redis command timed out");
+                return;
+            }
         }
     }
 }
@@ -477,6 +489,11 @@ struct slate_redis *slate_redis_new(uv_loop_t *loop, const char *url,
     uv_timer_start(&r->watchdog, on_watchdog, WATCHDOG_MS, WATCHDOG_MS);
     start_connect(r);
     return r;
+}
+
+size_t slate_redis_backlog(const struct slate_redis *r)
+{
+    return r->ac && r->ac->c.obuf ? sdslen(r->ac->c.obuf) : 0;
 }
 
 bool slate_redis_ready(const struct slate_redis *r)
