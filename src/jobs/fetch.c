@@ -134,6 +134,12 @@ static void report(struct fetch *f)
 {
     if (f->reported || f->active > 0 || f->cancelling)
         return;
+    /* Nothing in flight is not the end while pages wait to be asked for
+     * (held back by the Redis backlog): a partial project is never "all". */
+    if (!f->failed && !(coll_complete(f, SLATE_COLL_SERVERS) &&
+                        coll_complete(f, SLATE_COLL_SSH_KEYS) &&
+                        coll_complete(f, SLATE_COLL_FIREWALLS)))
+        return;
     deliver(f);
     f->reported = true;
     bool ok = !f->failed;
@@ -206,7 +212,8 @@ static void maybe_start_more(struct fetch *f, enum slate_collection c)
 static void on_throttle(uv_timer_t *t)
 {
     struct fetch *f = t->data;
-    maybe_start_more(f, SLATE_COLL_SERVERS);
+    if (!f->reported)
+        maybe_start_more(f, SLATE_COLL_SERVERS);
 }
 
 static int on_body(void *ud, const char *buf, size_t n)

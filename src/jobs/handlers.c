@@ -166,9 +166,19 @@ static void free_handler(struct handler *h)
     slate_free(h);
 }
 
+/* The handler is freed when it has finished and nothing still refers to it
+ * (its lease timer closing, page writes not yet answered). */
+static void maybe_free(struct handler *h)
+{
+    if (h->finished && !h->lease_timer_open && h->pending_stages == 0)
+        free_handler(h);
+}
+
 static void on_lease_timer_closed(uv_handle_t *t)
 {
-    free_handler(t->data);
+    struct handler *h = t->data;
+    h->lease_timer_open = false;
+    maybe_free(h);
 }
 
 static void ignore(redisReply *reply, const char *error, void *ud)
@@ -223,9 +233,9 @@ static void finish(struct handler *h, enum slate_code code, const char *error)
     if (h->lease_timer_open) {
         uv_timer_stop(&h->lease_timer);
         uv_close((uv_handle_t *)&h->lease_timer, on_lease_timer_closed);
-    } else {
-        free_handler(h);
     }
+    /* Freed now, or by the last thing still referring to it. */
+    maybe_free(h);
     slate_run_done(run, code, code == SLATE_E_OK ? NULL : msg, summary);
 }
 
@@ -692,6 +702,10 @@ static void on_staged(redisReply *reply, const char *error, void *ud)
 {
     struct handler *h = ud;
     h->pending_stages--;
+    if (h->finished) {
+        maybe_free(h);
+        return;
+    }
     if (h->stage_code == SLATE_E_OK) {
         if (!reply || reply->type == REDIS_REPLY_ERROR) {
             h->stage_code = SLATE_E_INTERNAL;
