@@ -430,3 +430,24 @@ def test_lease_of_an_earlier_attempt_does_not_block_the_retry(env):
     enqueue(r, type="sync", workspace="acme", integration="hz", job_id="s", attempt="2")
     assert wait_result(r, "s", timeout=30)["status"] == "succeeded"
     assert not r.exists(lease)
+
+
+def test_many_big_syncs_at_once_store_every_server(redis_server, fake_factory, worker_factory):
+    """Enough work at once that pages are held back by the Redis write
+    backlog: every integration still gets its whole project, never part."""
+    big = "G" * 60 + "bigp"
+    fake = fake_factory(f"project=big token={big} servers=1000 ssh_keys=3 firewalls=3 "
+                        f"bind=mixed rules=mixed limit=1000000000\n")
+    r = redis_server.client
+    worker_factory(redis_server.url, fake.url, SLATE_CONCURRENCY=48, SLATE_LOG_LEVEL="info")
+    n = 24 if os.environ.get("SLATE_SANITIZE") == "1" else 48
+    for i in range(n):
+        connect(r, "ws", f"b{i}", big, job_id=f"big-{i}")
+    for i in range(n):
+        res = wait_result(r, f"big-{i}", timeout=120)
+        assert res["status"] == "succeeded", res
+        assert json.loads(res["summary"])["servers"] == 1000
+        assert r.scard(f"slate:{{ws}}:integration:b{i}:assets") == 1000
+        assert r.hget(f"slate:{{ws}}:integration:b{i}", "servers") == b"1000"
+    assert r.hlen("slate:{ws}:assets") == 1000 * n
+    assert not [k for k in r.scan_iter("slate:{ws}:*staging*")]
