@@ -37,6 +37,8 @@ struct page {
     bool timer_open;
     bool done;
     bool delivered;              /* servers: handed to the page callback and freed */
+    bool queued;                 /* waiting for a request slot (env->pages) */
+    struct page *qnext;
 };
 
 struct coll {
@@ -76,6 +78,8 @@ struct fetch {
 
 static void start_page(struct fetch *f, enum slate_collection c, int64_t number);
 static void send_page(struct page *p);
+static int gate_drop(struct slate_env *env, struct fetch *f);
+static void gate_kick(struct slate_env *env);
 
 static bool coll_complete(const struct fetch *f, enum slate_collection c)
 {
@@ -162,6 +166,7 @@ static void fail(struct fetch *f, enum slate_code code, const char *msg)
     /* Cancel the rest; their on_done runs from inside slate_http_cancel,
      * and must not report (and so free us) while this loop runs. */
     f->cancelling = true;
+    f->active -= gate_drop(f->env, f);
     for (size_t i = 0; i < f->n_pages; i++) {
         struct page *p = f->pages[i];
         if (p->req) {
@@ -212,8 +217,12 @@ static void maybe_start_more(struct fetch *f, enum slate_collection c)
 static void on_throttle(uv_timer_t *t)
 {
     struct fetch *f = t->data;
-    if (!f->reported)
+    struct slate_env *env = f->env;
+    if (!f->reported) {
         maybe_start_more(f, SLATE_COLL_SERVERS);
+        report(f); /* may free f: a page that could not be asked for ended it */
+    }
+    gate_kick(env);
 }
 
 static int on_body(void *ud, const char *buf, size_t n)
@@ -308,7 +317,19 @@ static enum slate_code status_code(const struct slate_http_result *res, char *ms
     return SLATE_E_BAD_RESPONSE;
 }
 
+static void on_done_inner(void *ud, const struct slate_http_result *res);
+
 static void on_done(void *ud, const struct slate_http_result *res)
+{
+    struct page *p = ud;
+    struct slate_env *env = p->f->env;
+    env->pages.active--;
+    /* May free the fetch (its report ends the job): nothing of it after. */
+    on_done_inner(ud, res);
+    gate_kick(env);
+}
+
+static void on_done_inner(void *ud, const struct slate_http_result *res)
 {
     struct page *p = ud;
     struct fetch *f = p->f;
@@ -405,7 +426,81 @@ static void on_done(void *ud, const struct slate_http_result *res)
     report(f);
 }
 
+/* ---- the worker-wide request slots ---- */
+
+static void gate_push(struct slate_env *env, struct page *p)
+{
+    p->queued = true;
+    p->qnext = NULL;
+    if (env->pages.tail)
+        ((struct page *)env->pages.tail)->qnext = p;
+    else
+        env->pages.head = p;
+    env->pages.tail = p;
+}
+
+/* Takes every queued page of f out of the queue; returns how many. */
+static int gate_drop(struct slate_env *env, struct fetch *f)
+{
+    int n = 0;
+    struct page *prev = NULL, *p = env->pages.head;
+    while (p) {
+        struct page *next = p->qnext;
+        if (p->f == f) {
+            if (prev)
+                prev->qnext = next;
+            else
+                env->pages.head = next;
+            if (env->pages.tail == p)
+                env->pages.tail = prev;
+            p->queued = false;
+            n++;
+        } else {
+            prev = p;
+        }
+        p = next;
+    }
+    return n;
+}
+
+static void send_now(struct page *p);
+
+/* Sends queued pages while slots are free, oldest first. */
+static void gate_kick(struct slate_env *env)
+{
+    while (env->pages.head && env->pages.active < env->pages.limit) {
+        struct page *p = env->pages.head;
+        if (slate_redis_backlog(env->redis) > REDIS_BACKLOG_MAX) {
+            /* Redis has not taken the pages already read: look again soon,
+             * from the timer of the first waiting fetch. */
+            if (!uv_is_active((uv_handle_t *)&p->f->throttle))
+                uv_timer_start(&p->f->throttle, on_throttle, BACKLOG_RECHECK_MS, 0);
+            return;
+        }
+        env->pages.head = p->qnext;
+        if (!env->pages.head)
+            env->pages.tail = NULL;
+        p->queued = false;
+        p->f->active--; /* the wait ends; send_now counts the request */
+        struct fetch *f = p->f;
+        send_now(p);
+        if (f->failed)
+            report(f);
+    }
+}
+
 static void send_page(struct page *p)
+{
+    struct slate_env *env = p->f->env;
+    if (env->pages.active >= env->pages.limit || env->pages.head) {
+        gate_push(env, p);
+        p->f->active++; /* waiting counts as in flight: no report meanwhile */
+        return;
+    }
+    send_now(p);
+}
+
+static void send_now(struct page *p)
 {
     struct fetch *f = p->f;
     if (!f->env->http) {
@@ -429,6 +524,7 @@ static void send_page(struct page *p)
         fail(f, err.code, err.msg);
         return;
     }
+    f->env->pages.active++;
     f->active++;
     f->colls[p->coll].in_flight++;
 }
@@ -501,6 +597,7 @@ void fetch_free(struct fetch *f)
 {
     if (!f)
         return;
+    gate_drop(f->env, f);
     /* The side inventory borrows the pages' strings: free its arrays only. */
     slate_free(f->merged.servers);
     slate_free(f->merged.ssh_keys);

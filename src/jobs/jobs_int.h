@@ -35,6 +35,14 @@ struct slate_worker_metrics {
 /* What every handler may use; owned by the worker. */
 struct slate_env {
     struct slate_worker_metrics m;
+    /* API requests in flight across every job of the worker, and the pages
+     * waiting for one (fetch.c): what bounds memory, whatever the number of
+     * jobs in flight. */
+    struct {
+        int active;
+        int limit;
+        void *head, *tail;
+    } pages;
     uv_loop_t *loop;
     struct slate_redis *redis;        /* commands (never the blocking read) */
     struct slate_http *http;

@@ -1000,6 +1000,7 @@ struct slate_worker *slate_worker_new(uv_loop_t *loop, const struct slate_config
     w->env.keys = keys;
     w->env.prefix = cfg->prefix;
     w->env.consumer = cfg->consumer;
+    w->env.pages.limit = (int)cfg->http_max_conns;
     slate_check_config_default(&w->env.checks);
     w->env.checks.freshness_s = cfg->freshness_s;
     w->env.checks.ipv4_broad_prefix = (int)cfg->ssh_broad_ipv4;
