@@ -86,6 +86,25 @@ const char *slate_strmap_get(const struct slate_strmap *map, const char *key)
 
 void slate_asset_id(char buf[SLATE_ASSET_ID_MAX], const char *integration, int64_t server_id)
 {
-    snprintf(buf, SLATE_ASSET_ID_MAX, "hetzner:%s:server:%lld", integration,
-             (long long)server_id);
+    /* Called several times per server on the sync's hot path: no printf.
+     * Integration ids are at most 64 bytes, so it always fits. */
+    char digits[24];
+    char *d = digits + sizeof digits;
+    uint64_t u = server_id < 0 ? 0 - (uint64_t)server_id : (uint64_t)server_id;
+    do {
+        *--d = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (server_id < 0)
+        *--d = '-';
+    size_t il = strnlen(integration, 64), dl = (size_t)(digits + sizeof digits - d);
+    char *o = buf;
+    memcpy(o, "hetzner:", 8);
+    o += 8;
+    memcpy(o, integration, il);
+    o += il;
+    memcpy(o, ":server:", 8);
+    o += 8;
+    memcpy(o, d, dl);
+    o[dl] = '\0';
 }

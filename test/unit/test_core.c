@@ -6,6 +6,7 @@
 #include "slate/alloc.h"
 #include "slate/config.h"
 #include "slate/error.h"
+#include "slate/model.h"
 #include "slate/util.h"
 #include "unit.h"
 
@@ -99,6 +100,22 @@ TEST(buffer_integers)
     slate_buf_int(&b, INT64_MIN);
     CHECK_STR(b.data, "0 -42 9223372036854775807 -9223372036854775808");
     slate_buf_free(&b);
+}
+
+TEST(asset_ids)
+{
+    char id[SLATE_ASSET_ID_MAX];
+    slate_asset_id(id, "hz-prod", 4711);
+    CHECK_STR(id, "hetzner:hz-prod:server:4711");
+    slate_asset_id(id, "i", 0);
+    CHECK_STR(id, "hetzner:i:server:0");
+    slate_asset_id(id, "i", INT64_MAX);
+    CHECK_STR(id, "hetzner:i:server:9223372036854775807");
+    char longest[65];
+    memset(longest, 'a', 64);
+    longest[64] = '\0';
+    slate_asset_id(id, longest, INT64_MIN);
+    CHECK_INT(strlen(id), 8 + 64 + 8 + 20);
 }
 
 TEST(arena)
