@@ -555,8 +555,6 @@ struct slate_http_req *slate_http_get(struct slate_http *h, const char *path, co
     bad |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     bad |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     bad |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    /* Bigger reads: fewer syscalls and fewer parser calls per page. */
-    bad |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 65536L);
     bad |= curl_easy_setopt(e, CURLOPT_SHARE, h->share);
     bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);

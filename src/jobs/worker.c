@@ -1000,7 +1000,11 @@ struct slate_worker *slate_worker_new(uv_loop_t *loop, const struct slate_config
     w->env.keys = keys;
     w->env.prefix = cfg->prefix;
     w->env.consumer = cfg->consumer;
-    w->env.pages.limit = (int)cfg->http_max_conns;
+    /* One request per connection to the API host: more would only wait
+     * inside curl, holding buffers. */
+    w->env.pages.limit = (int)(cfg->http_max_conns_host < cfg->http_max_conns
+                                   ? cfg->http_max_conns_host
+                                   : cfg->http_max_conns);
     slate_check_config_default(&w->env.checks);
     w->env.checks.freshness_s = cfg->freshness_s;
     w->env.checks.ipv4_broad_prefix = (int)cfg->ssh_broad_ipv4;
