@@ -394,6 +394,25 @@ static bool read_integration(struct handler *h, const redisReply *integ)
     return true;
 }
 
+typedef int from_json_fn(int64_t id, const char *json, size_t n, struct slate_inventory *inv,
+                         struct slate_err *err);
+
+/* A hash of id -> stored JSON (flat HGETALL reply) into the inventory. */
+static int read_by_id(const redisReply *hash, from_json_fn *fn, const char *what,
+                      struct slate_inventory *inv, char *msg, size_t n)
+{
+    struct slate_err err = {0};
+    for (size_t i = 0; hash->type == REDIS_REPLY_ARRAY && i + 1 < hash->elements; i += 2) {
+        int64_t id;
+        const redisReply *k = hash->element[i], *v = hash->element[i + 1];
+        if (!slate_parse_i64(k->str, &id) || fn(id, v->str, v->len, inv, &err) != 0) {
+            snprintf(msg, n, "a stored %s does not parse: %.200s", what, err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Rebuilds the stored inventory from the JSON a sync wrote.  Returns -1 with
  * a sentence when something stored does not parse. */
 static int read_stored(struct handler *h, const redisReply *keys, const redisReply *fws,
@@ -412,24 +431,9 @@ static int read_stored(struct handler *h, const redisReply *keys, const redisRep
             return -1;
         }
     }
-    for (size_t i = 0; keys->type == REDIS_REPLY_ARRAY && i + 1 < keys->elements; i += 2) {
-        int64_t id;
-        const redisReply *k = keys->element[i], *v = keys->element[i + 1];
-        if (!slate_parse_i64(k->str, &id) ||
-            slate_ssh_key_from_json(id, v->str, v->len, &h->stored, &err) != 0) {
-            snprintf(msg, n, "a stored SSH key does not parse: %.200s", err.msg);
-            return -1;
-        }
-    }
-    for (size_t i = 0; fws->type == REDIS_REPLY_ARRAY && i + 1 < fws->elements; i += 2) {
-        int64_t id;
-        const redisReply *k = fws->element[i], *v = fws->element[i + 1];
-        if (!slate_parse_i64(k->str, &id) ||
-            slate_firewall_from_json(id, v->str, v->len, &h->stored, &err) != 0) {
-            snprintf(msg, n, "a stored firewall does not parse: %.200s", err.msg);
-            return -1;
-        }
-    }
+    if (read_by_id(keys, slate_ssh_key_from_json, "SSH key", &h->stored, msg, n) != 0 ||
+        read_by_id(fws, slate_firewall_from_json, "firewall", &h->stored, msg, n) != 0)
+        return -1;
     h->inv = &h->stored;
     return 0;
 }
