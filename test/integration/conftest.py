@@ -235,3 +235,33 @@ def wait_result(r, job_id, statuses=("succeeded", "failed", "dead"), timeout=20,
 
 def enqueue(r, prefix="slate", **fields):
     return r.xadd(f"{prefix}:{{q}}:jobs", fields).decode()
+
+
+def redis_values(r):
+    """Every key name and value in Redis, streams included, as bytes (small
+    test databases only): where a secret must not be."""
+    out = []
+    for key in r.scan_iter(count=1000):
+        out.append(key)
+        t = r.type(key).decode()
+        if t == "string":
+            out.append(r.get(key))
+        elif t == "hash":
+            for k, v in r.hgetall(key).items():
+                out += [k, v]
+        elif t == "set":
+            out += list(r.smembers(key))
+        elif t == "zset":
+            out += r.zrange(key, 0, -1)
+        elif t == "list":
+            out += r.lrange(key, 0, -1)
+        elif t == "stream":
+            for _id, fields in r.xrange(key):
+                for k, v in fields.items():
+                    out += [k, v]
+    return out
+
+
+def all_redis_bytes(r):
+    """redis_values joined into one bytes object."""
+    return b"\n".join(redis_values(r))

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, enqueue, results, wait_for, wait_result
+from conftest import BUILD, all_redis_bytes, enqueue, results, wait_for, wait_result
 
 TOKEN = "A" * 60 + "acme"
 TOKEN2 = "B" * 60 + "glob"
@@ -40,30 +40,6 @@ def connect(r, ws, integ, token, job_id=None, **extra):
 
 def hgetall(r, key):
     return {k.decode(): v.decode() for k, v in r.hgetall(key).items()}
-
-
-def all_redis_bytes(r):
-    """Every key name and value in Redis, streams included."""
-    out = []
-    for key in r.scan_iter(count=1000):
-        out.append(key)
-        t = r.type(key).decode()
-        if t == "string":
-            out.append(r.get(key))
-        elif t == "hash":
-            for k, v in r.hgetall(key).items():
-                out += [k, v]
-        elif t == "set":
-            out += list(r.smembers(key))
-        elif t == "zset":
-            out += [m for m, _ in r.zrange(key, 0, -1, withscores=True)]
-        elif t == "list":
-            out += r.lrange(key, 0, -1)
-        elif t == "stream":
-            for _id, fields in r.xrange(key):
-                for k, v in fields.items():
-                    out += [k, v]
-    return b"\n".join(x if isinstance(x, bytes) else str(x).encode() for x in out)
 
 
 def fetch_all(fake, token, coll):

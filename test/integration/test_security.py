@@ -29,7 +29,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BUILD, SLOW, enqueue, results, wait_result
+from conftest import BUILD, SLOW, all_redis_bytes, enqueue, results, wait_result
 
 TOKEN = "S3cr3tT0k3n" + "q" * 49 + "zz9x"        # 64 printable characters
 TOKEN2 = "G" * 30 + "globexSecret" + "h" * 18 + "h4wk"
@@ -49,30 +49,6 @@ def seal(token):
     pk = nacl_public.PublicKey(base64.b64decode(DEV_PUBLIC_KEY))
     data = token if isinstance(token, bytes) else token.encode()
     return base64.b64encode(nacl_public.SealedBox(pk).encrypt(data)).decode()
-
-
-def all_redis_bytes(r):
-    """Every key name and value in Redis, streams included."""
-    out = []
-    for key in r.scan_iter(count=1000):
-        out.append(key)
-        t = r.type(key).decode()
-        if t == "string":
-            out.append(r.get(key))
-        elif t == "hash":
-            for k, v in r.hgetall(key).items():
-                out += [k, v]
-        elif t == "set":
-            out += list(r.smembers(key))
-        elif t == "zset":
-            out += [m for m, _ in r.zrange(key, 0, -1, withscores=True)]
-        elif t == "list":
-            out += r.lrange(key, 0, -1)
-        elif t == "stream":
-            for _id, fields in r.xrange(key):
-                for k, v in fields.items():
-                    out += [k, v]
-    return b"\n".join(x if isinstance(x, bytes) else str(x).encode() for x in out)
 
 
 def forms(token):

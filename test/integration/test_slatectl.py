@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, SLOW, enqueue, free_port, results, wait_for, wait_result
+from conftest import BUILD, SLOW, all_redis_bytes, enqueue, free_port, results, wait_for, wait_result
 
 try:
     from nacl.public import PrivateKey, SealedBox
@@ -62,30 +62,6 @@ def one_sentence(stderr):
 
 def down_url():
     return f"redis://127.0.0.1:{free_port()}/0"
-
-
-def all_redis_bytes(r):
-    """Every key name and value in Redis, streams included."""
-    out = []
-    for key in r.scan_iter(count=1000):
-        out.append(key)
-        t = r.type(key).decode()
-        if t == "string":
-            out.append(r.get(key))
-        elif t == "hash":
-            for k, v in r.hgetall(key).items():
-                out += [k, v]
-        elif t == "set":
-            out += list(r.smembers(key))
-        elif t == "zset":
-            out += r.zrange(key, 0, -1)
-        elif t == "list":
-            out += r.lrange(key, 0, -1)
-        elif t == "stream":
-            for _id, fields in r.xrange(key):
-                for k, v in fields.items():
-                    out += [k, v]
-    return b"\n".join(out)
 
 
 def write_token(tmp_path, token, name="token", newline=True):

@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SLOW, free_port, results, wait_for
+from conftest import ROOT, SLOW, free_port, redis_values, results, wait_for
 
 try:
     from nacl.public import PrivateKey, SealedBox
@@ -142,29 +142,6 @@ def examples(request):
 
 # ---- helpers ----
 
-def every_value(r):
-    """Every key and value in Redis, as bytes (small test databases only)."""
-    out = []
-    for key in r.scan_iter(count=1000):
-        out.append(key)
-        t = r.type(key).decode()
-        if t == "string":
-            out.append(r.get(key))
-        elif t == "hash":
-            for k, v in r.hgetall(key).items():
-                out += [k, v]
-        elif t == "set":
-            out += list(r.smembers(key))
-        elif t == "zset":
-            out += [m for m, _ in r.zrange(key, 0, -1, withscores=True)]
-        elif t == "list":
-            out += r.lrange(key, 0, -1)
-        elif t == "stream":
-            for _id, fields in r.xrange(key):
-                for k, v in fields.items():
-                    out += [k, v]
-    return out
-
 
 def group_pending(r, group):
     for g in r.xinfo_groups(RESULTS):
@@ -222,7 +199,7 @@ def test_connect_sealed_enqueued_and_result_read_and_acknowledged(
     integ = {k.decode(): v.decode() for k, v in r.hgetall("slate:{acme}:integration:hz-prod").items()}
     assert integ["status"] == "connected"
     assert integ["token_hint"] == TOKEN[-4:]
-    assert not any(TOKEN.encode() in v for v in every_value(r))
+    assert not any(TOKEN.encode() in v for v in redis_values(r))
 
 
 def test_invalid_token_is_a_final_failure_with_its_message(
@@ -250,7 +227,7 @@ def test_invalid_token_is_a_final_failure_with_its_message(
     assert group_pending(r, group) == 0
     # Nothing stored for a token that does not connect.
     assert not r.exists("slate:{acme}:integration:hz-x")
-    assert not any(OTHER_TOKEN.encode() in v for v in every_value(r))
+    assert not any(OTHER_TOKEN.encode() in v for v in redis_values(r))
 
 
 def test_reader_gets_back_what_it_did_not_acknowledge(examples, redis_server, worker_factory):
