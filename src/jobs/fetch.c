@@ -46,7 +46,6 @@ struct coll {
     int64_t next_to_start;       /* next page number to start (concurrent mode) */
     int in_flight;
     int open_pages;              /* started and not yet whole (retries included) */
-    bool finished;
     bool sequential;
 };
 
@@ -57,7 +56,7 @@ struct fetch {
     fetch_progress_cb *progress;
     fetch_page_cb *page_cb;
     fetch_done_cb *done;
-    bool side_ready;             /* every key and firewall is in f->merged */
+    bool side_ready;             /* every key and firewall is in f->side */
     size_t servers;
     void *ud;
     struct coll colls[SLATE_COLL_COUNT];
@@ -69,7 +68,7 @@ struct fetch {
     bool reported;
     struct fetch_result res;
     char error[SLATE_ERR_MSG_MAX];
-    struct slate_inventory merged;
+    struct slate_inventory side;  /* every key and firewall, once whole */
     int open_timers;
     bool free_requested;
     bool cancelling;             /* inside fail(): report later */
@@ -91,7 +90,7 @@ static bool coll_complete(const struct fetch *f, enum slate_collection c)
 /* Keys and firewalls, joined in collection and page order, once whole. */
 static void build_side(struct fetch *f)
 {
-    struct slate_inventory *m = &f->merged;
+    struct slate_inventory *m = &f->side;
     for (int c = SLATE_COLL_SSH_KEYS; c <= SLATE_COLL_FIREWALLS; c++) {
         for (int64_t n = 1;; n++) {
             struct page *pg = NULL;
@@ -128,7 +127,7 @@ static void deliver(struct fetch *f)
             continue;
         p->delivered = true;
         f->servers += p->inv.n_servers;
-        f->page_cb(f->ud, &p->inv, &f->merged);
+        f->page_cb(f->ud, &p->inv, &f->side);
         slate_inventory_free(&p->inv);
         slate_inventory_init(&p->inv);
     }
@@ -153,7 +152,7 @@ static void report(struct fetch *f)
     f->res.requests = f->requests;
     f->res.servers = f->servers;
     f->res.error = f->error;
-    f->done(f->ud, &f->res, ok ? &f->merged : NULL);
+    f->done(f->ud, &f->res, ok ? &f->side : NULL);
 }
 
 static void fail(struct fetch *f, enum slate_code code, const char *msg)
@@ -560,7 +559,7 @@ struct fetch *fetch_start(struct slate_env *env, const char *token, const char *
     f->ud = ud;
     f->res.rl_limit = f->res.rl_remaining = f->res.rl_reset = -1;
     f->pages_known = SLATE_COLL_COUNT;
-    slate_inventory_init(&f->merged);
+    slate_inventory_init(&f->side);
     uv_timer_init(env->loop, &f->throttle);
     f->throttle.data = f;
     f->open_timers = 1;
@@ -599,9 +598,9 @@ void fetch_free(struct fetch *f)
         return;
     gate_drop(f->env, f);
     /* The side inventory borrows the pages' strings: free its arrays only. */
-    slate_free(f->merged.servers);
-    slate_free(f->merged.ssh_keys);
-    slate_free(f->merged.firewalls);
+    slate_free(f->side.servers);
+    slate_free(f->side.ssh_keys);
+    slate_free(f->side.firewalls);
     for (size_t i = 0; i < f->n_pages; i++) {
         struct page *p = f->pages[i];
         slate_page_parser_free(p->parser);

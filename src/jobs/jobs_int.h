@@ -81,6 +81,8 @@ struct slate_run {
     bool abandon;                     /* shutdown: finish without writing */
     bool force_dead;                  /* poison: straight to the dead stream */
     bool waiting;                     /* ended waiting for a lease: not counted */
+    bool finish_pending;              /* its finish did not reach Redis: retried */
+    const char *status;               /* the result's status once decided; NULL: none */
     char epoch[40];                   /* the queue's epoch when the job was read */
     struct slate_run *prev, *next;
 };

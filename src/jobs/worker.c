@@ -260,13 +260,11 @@ static char *job_member(const struct slate_job *job, long next_attempt, long rat
 static void on_finished(redisReply *reply, const char *error, void *ud)
 {
     struct slate_run *run = ud;
-    struct slate_worker *w = run->worker;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
         /* Kept: the tick timer tries again until Redis takes it. */
         slate_warn("could not write the result, will retry", "job_id", run->job.job_id, "reason",
                    reply ? reply->str : error);
-        run->state = RUN_FINISHING;
-        run->retry_due_ms = -1;
+        run->finish_pending = true;
         return;
     }
     if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
@@ -275,8 +273,16 @@ static void on_finished(redisReply *reply, const char *error, void *ud)
     if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 2)
         slate_warn("Redis lost the job's entry while it ran; its result is written anyway",
                    "job_id", run->job.job_id);
+    if (run->status && !(reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)) {
+        /* Counted once, when its result is in: not per try of the finish. */
+        const struct slate_job *job = &run->job;
+        const char *labels[] = {job->type_valid ? slate_job_type_name(job->type) : "invalid",
+                                run->status};
+        slate_metric_add(run->env->m.jobs, labels, 1);
+        slate_metric_observe(run->env->m.job_seconds, labels,
+                             (double)(slate_mono_ms() - run->started_mono) / 1000.0);
+    }
     run_set_state(run, RUN_DONE);
-    (void)w;
     run_release(run);
 }
 
@@ -383,17 +389,11 @@ static void finish_run(struct slate_run *run)
         slate_argv_set_count(&a, nn_at, a.n - b2);
     }
 
-    if (!reseal) {
-        const char *labels[] = {job->type_valid ? slate_job_type_name(job->type) : "invalid",
-                                status};
-        slate_metric_add(w->env.m.jobs, labels, 1);
-        slate_metric_observe(w->env.m.job_seconds, labels,
-                             (double)(slate_mono_ms() - run->started_mono) / 1000.0);
-    }
+    run->status = reseal ? NULL : status;
     run_set_state(run, RUN_FINISHING);
-    run->retry_due_ms = 0;
+    run->finish_pending = false;
     if (slate_argv_send(w->env.redis, 0, &a, on_finished, run) != 0) {
-        run->retry_due_ms = -1; /* the tick timer tries again */
+        run->finish_pending = true; /* the tick timer tries again */
         slate_warn("Redis is not reachable; the result is kept and retried", "job_id",
                    job->job_id);
     }
@@ -693,12 +693,10 @@ static void reclaim(struct slate_worker *w)
 
 static void on_moved(redisReply *reply, const char *error, void *ud)
 {
-    struct slate_worker *w = ud;
     if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0) {
         char n[24];
         snprintf(n, sizeof n, "%lld", reply->integer);
         slate_debug("delayed jobs due", "moved", n);
-        (void)w;
     }
 }
 
@@ -712,7 +710,7 @@ static void move_due(struct slate_worker *w)
     size_t lens[9];
     for (int i = 0; i < 9; i++)
         lens[i] = strlen(argv[i]);
-    slate_redis_cmd(w->env.redis, 0, on_moved, w, 9, argv, lens);
+    slate_redis_cmd(w->env.redis, 0, on_moved, NULL, 9, argv, lens);
 }
 
 static void run_script(struct slate_worker *w, const char *script, int nkeys,
@@ -757,7 +755,7 @@ static void on_tick(uv_timer_t *t)
         return;
     for (struct slate_run *r = w->runs, *next; r; r = next) {
         next = r->next;
-        if (r->state == RUN_FINISHING && r->retry_due_ms == -1)
+        if (r->state == RUN_FINISHING && r->finish_pending)
             finish_run(r);
     }
     if (w->stopping)
