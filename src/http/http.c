@@ -469,6 +469,11 @@ int slate_http_new(uv_loop_t *loop, const struct slate_http_opts *opts, struct s
     curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, opts->max_host_conns);
     curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, opts->max_total_conns);
     curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    /* curl's own cache holds 4 idle connections per easy handle added at
+     * the moment a transfer ends: with handles added per request, a lull
+     * closes connections a burst opens again (a TCP and TLS handshake each).
+     * Keep as many as the worker may open at all. */
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, opts->max_total_conns);
 
     uv_timer_init(loop, &h->timer);
     h->timer.data = h;
