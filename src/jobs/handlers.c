@@ -1,13 +1,18 @@
 /*
  * handlers.c: the four jobs, each a chain of asynchronous steps.
  *
- *   connect:    open token -> syntax -> generation -> lease -> fetch ->
- *               commit (token, vendor, inventory) -> people -> evaluate
- *   sync:       load -> decrypt token -> budget -> lease -> fetch ->
- *               commit -> people -> evaluate
- *               (fetch failed: mark the record, evaluate what is stored)
+ *   connect:    open token -> syntax -> begin -> fetch (pages staged and
+ *               judged as they come) -> commit
+ *   sync:       begin -> decrypt token -> fetch -> commit
+ *               (fetch failed: mark the record, load, evaluate what is stored)
  *   evaluate:   load -> evaluate
  *   disconnect: one script removes everything and bumps the generation
+ *
+ * begin is one script (generation, people, for a sync the record and a
+ * budget reservation, the lease), and so is commit (the inventory, the test
+ * results, the lease's release): a job's chain is as short in round trips
+ * as the fencing allows, because with many jobs in flight every round trip
+ * is a wait in Redis's queue.
  *
  * Every write is a fenced Lua script (scripts.c): it does nothing when the
  * integration was disconnected since the job began (its generation moved)
@@ -52,7 +57,6 @@ struct handler {
     long added, changed, removed;
     bool with_inventory_summary;
     int64_t rl_limit, rl_remaining, rl_reset;
-    int64_t pages_expected;           /* requests the last sync's counts predict */
     char *k_schedule;
     char *k_stage_assets, *k_stage_tests;
     /* Streaming: what the pages of servers added up to so far. */
@@ -75,7 +79,7 @@ struct handler {
 
 static void finish(struct handler *h, enum slate_code code, const char *error);
 static void evaluate_and_store(struct handler *h);
-static void load(struct handler *h, const char *what, slate_redis_cb *cb);
+static void load(struct handler *h, slate_redis_cb *cb);
 static void schedule_syncs(struct handler *h, bool on);
 
 /* ---- helpers ---- */
@@ -338,7 +342,6 @@ static void evaluate_and_store(struct handler *h)
 static bool read_integration(struct handler *h, const redisReply *integ)
 {
     memset(&h->sync, 0, sizeof h->sync);
-    h->pages_expected = 0;
     if (!integ || integ->type != REDIS_REPLY_ARRAY || integ->elements == 0)
         return false;
     h->sync.connected = true;
@@ -378,11 +381,6 @@ static bool read_integration(struct handler *h, const redisReply *integ)
                 slate_warn("stored token does not open", "integration", h->job->integration,
                            "reason", why);
             }
-        } else if (strcmp(k->str, "servers") == 0 || strcmp(k->str, "ssh_keys") == 0 ||
-                   strcmp(k->str, "firewalls") == 0) {
-            int64_t n = 0;
-            slate_parse_i64(val, &n);
-            h->pages_expected += n > 0 ? (n + 49) / 50 : 1;
         } else if (strcmp(k->str, "ratelimit_limit") == 0) {
             slate_parse_i64(val, &h->rl_limit);
         } else if (strcmp(k->str, "ratelimit_remaining") == 0) {
@@ -440,7 +438,7 @@ static int read_stored(struct handler *h, const redisReply *keys, const redisRep
 
 /* ---- load ---- */
 
-static void load(struct handler *h, const char *what, slate_redis_cb *cb)
+static void load(struct handler *h, slate_redis_cb *cb)
 {
     struct slate_argv a = {0};
     slate_argv_str(&a, "EVAL");
@@ -455,7 +453,6 @@ static void load(struct handler *h, const char *what, slate_redis_cb *cb)
     slate_argv_str(&a, h->k_members);
     slate_argv_str(&a, h->k_owners);
     slate_argv_str(&a, h->job->integration);
-    slate_argv_str(&a, what);
     if (hsend(h, &a, cb) != 0)
         redis_unreachable(h);
 }
@@ -523,46 +520,33 @@ static struct slate_check_input check_input(struct handler *h, const struct slat
     };
 }
 
-static void on_tests_stored_streamed(redisReply *reply, const char *error, void *ud)
+/* The six results, appended to the commit's arguments: per-server tests
+ * as the parts around the findings the pages staged, the others decided
+ * now on the keys and firewalls. */
+static void add_streamed_tests(struct handler *h, struct slate_argv *a)
 {
-    struct handler *h = ud;
-    if (fence_broken(h, reply, error))
-        return;
-    finish(h, SLATE_E_OK, NULL);
-}
-
-/* The six results: per-server tests from their parts and the findings the
- * pages staged; the others decided now on the keys and firewalls. */
-static void store_tests_streamed(struct handler *h)
-{
-    run_set_state(h->run, RUN_EVALUATING);
     int64_t now = slate_now_ms();
     struct slate_inventory view = *h->side;
     view.servers = NULL;
     view.n_servers = 0;
     struct slate_check_input in = check_input(h, &view);
     in.n_servers_total = h->servers;
-    struct slate_argv a = {0};
-    add_fence(h, &a, slate_lua_store_tests_staged, 5);
-    slate_argv_str(&a, h->k_tests);
-    slate_argv_str(&a, h->k_stage_tests);
-    add_fence_args(h, &a, false);
     struct slate_buf summary;
     slate_buf_init(&summary);
     slate_buf_puts(&summary, "{");
     for (size_t i = 0; i < slate_n_checks && i < 8; i++) {
         const struct slate_check_desc *d = &slate_checks[i];
         enum slate_check_status st;
-        slate_argv_str(&a, d->id);
+        slate_argv_str(a, d->id);
         if (d->per_server) {
             st = slate_check_status_of(h->counts[i][0], h->counts[i][2], h->checked[i]);
             struct slate_buf parts[4];
             for (int k = 0; k < 4; k++)
                 slate_buf_init(&parts[k]);
             slate_check_json_parts(d, st, h->checked[i], now, parts);
-            slate_argv_str(&a, "parts");
+            slate_argv_str(a, "parts");
             for (int k = 0; k < 4; k++)
-                slate_argv_own(&a, slate_buf_steal(&parts[k]));
+                slate_argv_own(a, slate_buf_steal(&parts[k]));
         } else {
             struct slate_check_result r;
             slate_check_run(d, &in, &r);
@@ -571,8 +555,8 @@ static void store_tests_streamed(struct handler *h)
             slate_buf_init(&json);
             slate_check_result_json(&r, now, &json);
             slate_check_result_free(&r);
-            slate_argv_str(&a, "full");
-            slate_argv_own(&a, slate_buf_steal(&json));
+            slate_argv_str(a, "full");
+            slate_argv_own(a, slate_buf_steal(&json));
         }
         slate_buf_printf(&summary, "%s\"%s\":\"%s\"", i ? "," : "", d->id,
                          slate_check_status_name(st));
@@ -580,8 +564,6 @@ static void store_tests_streamed(struct handler *h)
     slate_buf_puts(&summary, "}");
     slate_free(h->tests_summary);
     h->tests_summary = slate_buf_steal(&summary);
-    if (hsend(h, &a, on_tests_stored_streamed) != 0)
-        redis_unreachable(h);
 }
 
 static void on_committed(redisReply *reply, const char *error, void *ud)
@@ -595,6 +577,8 @@ static void on_committed(redisReply *reply, const char *error, void *ud)
         const char *labels[] = {key};
         slate_metric_set(h->env->m.api_budget, labels, (double)h->fres.rl_remaining);
     }
+    /* The script released the lease with its last write. */
+    h->have_lease = false;
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
         h->added = (long)reply->element[0]->integer;
         h->changed = (long)reply->element[1]->integer;
@@ -608,7 +592,7 @@ static void on_committed(redisReply *reply, const char *error, void *ud)
     h->code = SLATE_E_OK;
     if (h->job->type == SLATE_JOB_CONNECT && h->env->cfg->sync_interval_s > 0)
         schedule_syncs(h, true);
-    store_tests_streamed(h);
+    finish(h, SLATE_E_OK, NULL);
 }
 
 /* The schedule lives in the queue's slot ({q}), so it cannot be written in
@@ -642,7 +626,7 @@ static void commit(struct handler *h)
     run_set_state(h->run, RUN_STORING);
     bool connect = h->job->type == SLATE_JOB_CONNECT;
     struct slate_argv a = {0};
-    add_fence(h, &a, slate_lua_commit_sync, 10);
+    add_fence(h, &a, slate_lua_commit_sync, 12);
     slate_argv_str(&a, h->k_keys);
     slate_argv_str(&a, h->k_fws);
     slate_argv_str(&a, h->k_iassets);
@@ -650,6 +634,8 @@ static void commit(struct handler *h)
     slate_argv_str(&a, h->k_vendors);
     slate_argv_str(&a, h->k_ints);
     slate_argv_str(&a, h->k_stage_assets);
+    slate_argv_str(&a, h->k_tests);
+    slate_argv_str(&a, h->k_stage_tests);
     add_fence_args(h, &a, true);
     slate_argv_str(&a, connect ? "connect" : "sync");
     char now[SLATE_TIME_MAX];
@@ -686,6 +672,7 @@ static void commit(struct handler *h)
         slate_argv_int(&a, (long long)inv->firewalls[i].id);
         slate_argv_own(&a, slate_buf_steal(&b));
     }
+    add_streamed_tests(h, &a);
     if (hsend(h, &a, on_committed) != 0)
         redis_unreachable(h);
 }
@@ -794,7 +781,7 @@ static void on_sync_failed_marked(redisReply *reply, const char *error, void *ud
         return;
     /* hetzner.cloud_linked must show the failure at once: evaluate what is
      * stored, under the new status. */
-    load(h, "all", on_loaded_for_evaluate);
+    load(h, on_loaded_for_evaluate);
 }
 
 static void on_progress_written(redisReply *reply, const char *error, void *ud)
@@ -883,114 +870,100 @@ static void on_lease_renewed(redisReply *reply, const char *error, void *ud)
     (void)error;
 }
 
-static void send_lease(struct handler *h, slate_redis_cb *cb)
+static void on_lease_timer(uv_timer_t *t)
 {
+    struct handler *h = t->data;
+    if (!h->have_lease || h->finished || !h->env->redis)
+        return;
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%lld", (long long)h->env->cfg->visibility_timeout_ms);
     const char *argv[] = {"EVAL", slate_lua_lease, "1", h->k_lease, h->lease_token, ttl};
     size_t lens[6];
     for (int i = 0; i < 6; i++)
         lens[i] = strlen(argv[i]);
-    if (slate_redis_cmd(h->env->redis, 0, cb, h, 6, argv, lens) != 0 && cb != on_lease_renewed)
-        redis_unreachable(h);
+    slate_redis_cmd(h->env->redis, 0, on_lease_renewed, h, 6, argv, lens);
 }
 
-static void on_lease_timer(uv_timer_t *t)
+static void start_lease_timer(struct handler *h)
 {
-    struct handler *h = t->data;
-    if (h->have_lease && !h->finished && h->env->redis)
-        send_lease(h, on_lease_renewed);
-}
-
-static void on_lease(redisReply *reply, const char *error, void *ud)
-{
-    struct handler *h = ud;
-    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
-        redis_unreachable(h);
-        return;
-    }
-    if (reply->integer == 0) {
-        h->retry_due_ms = slate_now_ms() + 5000;
-        h->run->waiting = true;
-        finish(h, SLATE_E_INTERNAL,
-               "another sync of this integration is running; this job will try again");
-        return;
-    }
-    h->have_lease = true;
-    /* What an earlier attempt staged is stale: start from nothing.  Sent
-     * before the first page's write, so applied before it. */
-    const char *argv[] = {"DEL", h->k_stage_assets, h->k_stage_tests};
-    size_t lens[] = {3, strlen(h->k_stage_assets), strlen(h->k_stage_tests)};
-    slate_redis_cmd(h->env->redis, 0, ignore, NULL, 3, argv, lens);
     uv_timer_init(h->env->loop, &h->lease_timer);
     h->lease_timer.data = h;
     h->lease_timer_open = true;
     uint64_t every = (uint64_t)h->env->cfg->visibility_timeout_ms / 3;
     uv_timer_start(&h->lease_timer, on_lease_timer, every, every);
+}
+
+static void on_begun(redisReply *reply, const char *error, void *ud)
+{
+    struct handler *h = ud;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 6 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        reply->element[1]->type != REDIS_REPLY_STRING ||
+        reply->element[5]->type != REDIS_REPLY_INTEGER) {
+        char msg[SLATE_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "Redis failed: %s",
+                 reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                          : (error ? error : "unexpected reply"));
+        finish(h, SLATE_E_INTERNAL, msg);
+        return;
+    }
+    snprintf(h->gen, sizeof h->gen, "%s", reply->element[1]->str);
+    switch (reply->element[0]->integer) {
+    case 1:
+        break;
+    case 0:
+        h->retry_due_ms = slate_now_ms() + 5000;
+        h->run->waiting = true;
+        finish(h, SLATE_E_INTERNAL,
+               "another sync of this integration is running; this job will try again");
+        return;
+    case -2:
+        h->retry_due_ms = slate_now_ms() + reply->element[5]->integer;
+        finish(h, SLATE_E_RATE_LIMITED,
+               "the project's Hetzner API budget is too low for a sync; waiting for it to refill");
+        return;
+    default:
+        finish(h, SLATE_E_NOT_CONNECTED, NULL);
+        return;
+    }
+    h->have_lease = true;
+    start_lease_timer(h);
+    fill_people(h, reply->element[3], reply->element[4]);
+    sort_people(h);
+    if (h->job->type == SLATE_JOB_SYNC) {
+        read_integration(h, reply->element[2]);
+        if (!h->token) {
+            finish(h, SLATE_E_INTERNAL,
+                   "the stored token does not open with this worker's key (was the key rotated?)");
+            return;
+        }
+    }
     start_fetch(h);
 }
 
-static void take_lease(struct handler *h)
+/* Everything a connect or a sync needs before its first request, in one
+ * script (slate_lua_begin). */
+static void begin(struct handler *h)
 {
     snprintf(h->lease_token, sizeof h->lease_token, "%s %ld %s:%s:%llu", h->job->job_id,
              h->job->attempt, h->env->consumer, h->job->entry_id,
              (unsigned long long)slate_rand_below(UINT64_MAX));
-    send_lease(h, on_lease);
-}
-
-static void on_generation(redisReply *reply, const char *error, void *ud)
-{
-    struct handler *h = ud;
-    if (!load_reply_ok(h, reply, error))
-        return;
-    snprintf(h->gen, sizeof h->gen, "%s", reply->element[0]->str);
-    fill_people(h, reply->element[5], reply->element[6]);
-    sort_people(h);
-    take_lease(h);
-}
-
-static void on_budget(redisReply *reply, const char *error, void *ud)
-{
-    struct handler *h = ud;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
-        redis_unreachable(h);
-        return;
-    }
-    if (reply->element[0]->integer == 0) {
-        h->retry_due_ms = slate_now_ms() + reply->element[1]->integer;
-        finish(h, SLATE_E_RATE_LIMITED,
-               "the project's Hetzner API budget is too low for a sync; waiting for it to refill");
-        return;
-    }
-    take_lease(h);
-}
-
-static void on_loaded_for_sync(redisReply *reply, const char *error, void *ud)
-{
-    struct handler *h = ud;
-    if (!load_reply_ok(h, reply, error))
-        return;
-    snprintf(h->gen, sizeof h->gen, "%s", reply->element[0]->str);
-    if (!read_integration(h, reply->element[1])) {
-        finish(h, SLATE_E_NOT_CONNECTED, NULL);
-        return;
-    }
-    fill_people(h, reply->element[5], reply->element[6]);
-    sort_people(h);
-    if (!h->token) {
-        finish(h, SLATE_E_INTERNAL,
-               "the stored token does not open with this worker's key (was the key rotated?)");
-        return;
-    }
-    /* No sync that the project's remaining budget cannot pay for: reserve
-     * the requests it expects to make from the budget all workers share. */
     struct slate_argv a = {0};
     slate_argv_str(&a, "EVAL");
-    slate_argv_str(&a, slate_lua_reserve_budget);
-    slate_argv_str(&a, "1");
+    slate_argv_str(&a, slate_lua_begin);
+    slate_argv_int(&a, 7);
     slate_argv_str(&a, h->k_int);
-    slate_argv_int(&a, h->pages_expected);
-    if (hsend(h, &a, on_budget) != 0)
+    slate_argv_str(&a, h->k_gens);
+    slate_argv_str(&a, h->k_lease);
+    slate_argv_str(&a, h->k_members);
+    slate_argv_str(&a, h->k_owners);
+    slate_argv_str(&a, h->k_stage_assets);
+    slate_argv_str(&a, h->k_stage_tests);
+    slate_argv_str(&a, h->job->integration);
+    slate_argv_str(&a, h->job->type == SLATE_JOB_SYNC ? "sync" : "connect");
+    slate_argv_str(&a, h->lease_token);
+    slate_argv_int(&a, h->env->cfg->visibility_timeout_ms);
+    if (hsend(h, &a, on_begun) != 0)
         redis_unreachable(h);
 }
 
@@ -1042,7 +1015,7 @@ static void do_connect(struct handler *h)
         finish(h, SLATE_E_INVALID_TOKEN, "Invalid API token");
         return;
     }
-    load(h, "people", on_generation);
+    begin(h);
 }
 
 void slate_handler_start(struct slate_run *run)
@@ -1082,10 +1055,10 @@ void slate_handler_start(struct slate_run *run)
         do_connect(h);
         break;
     case SLATE_JOB_SYNC:
-        load(h, "sync", on_loaded_for_sync);
+        begin(h);
         break;
     case SLATE_JOB_EVALUATE:
-        load(h, "all", on_loaded_for_evaluate);
+        load(h, on_loaded_for_evaluate);
         break;
     case SLATE_JOB_DISCONNECT:
         disconnect(h);

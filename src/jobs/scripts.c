@@ -120,21 +120,63 @@ const char slate_lua_heartbeat[] =
     "  end\n"                                                                    \
     "end\n"
 
-/* The whole inventory of a sync (or connect), replaced in one step: the
- * servers' assets from the staging hash the pages filled, keys and
- * firewalls from the arguments.
+/* The test results of a streamed sync, as a Lua function: a per-server
+ * test's JSON is its four parts around the findings the pages staged (one
+ * field per page and list, "<test>|<list>|<page>"); the others come whole.
+ * ARGV from k on: per test, id, "full", json | id, "parts", p0, p1, p2, p3. */
+#define STORE_TESTS                                                              \
+    "local function store_tests(k, tests_key, staged_key)\n"                     \
+    "  local staged = {}\n"                                                      \
+    "  local all = redis.call('HGETALL', staged_key)\n"                          \
+    "  for j = 1, #all, 2 do\n"                                                  \
+    "    local key, page = string.match(all[j], '^(.*)|(%d+)$')\n"               \
+    "    if key then\n"                                                          \
+    "      staged[key] = staged[key] or {}\n"                                    \
+    "      table.insert(staged[key], {tonumber(page), all[j + 1]})\n"            \
+    "    end\n"                                                                  \
+    "  end\n"                                                                    \
+    "  local function items_of(key)\n"                                           \
+    "    local v = staged[key]\n"                                                \
+    "    if not v then return '' end\n"                                          \
+    "    table.sort(v, function(a, b) return a[1] < b[1] end)\n"                 \
+    "    local s = {}\n"                                                         \
+    "    for _, x in ipairs(v) do s[#s + 1] = x[2] end\n"                        \
+    "    return table.concat(s, ',')\n"                                          \
+    "  end\n"                                                                    \
+    "  local out = {}\n"                                                         \
+    "  while k <= #ARGV do\n"                                                    \
+    "    local id = ARGV[k]\n"                                                   \
+    "    if ARGV[k + 1] == 'full' then\n"                                        \
+    "      out[#out + 1] = id; out[#out + 1] = ARGV[k + 2]; k = k + 3\n"         \
+    "    else\n"                                                                 \
+    "      local function items(list) return items_of(id .. '|' .. list) end\n"  \
+    "      out[#out + 1] = id\n"                                                 \
+    "      out[#out + 1] = ARGV[k + 2] .. items('failing') .. ARGV[k + 3]\n"     \
+    "        .. items('not_applicable') .. ARGV[k + 4] .. items('errors')\n"     \
+    "        .. ARGV[k + 5]\n"                                                   \
+    "      k = k + 6\n"                                                          \
+    "    end\n"                                                                  \
+    "  end\n"                                                                    \
+    "  redis.call('DEL', tests_key, staged_key)\n"                               \
+    "  if #out > 0 then hset_pairs(tests_key, out) end\n"                        \
+    "end\n"
+
+/* The end of a sync (or connect), in one step: the whole inventory
+ * replaced (the servers' assets from the staging hash the pages filled, keys
+ * and firewalls from the arguments), the test results stored, and the sync
+ * lease released, since the job writes nothing more about the integration.
  * KEYS: 1 integration, 2 generations, 3 lease, 4 ssh_keys, 5 firewalls,
  *       6 integration assets set, 7 workspace assets, 8 vendors,
- *       9 integrations set, 10 staged assets
+ *       9 integrations set, 10 staged assets, 11 tests, 12 staged findings
  * ARGV: 1 integration id, 2 generation, 3 lease token, 4 mode (connect|sync),
  *       5 now, 6 token ciphertext, 7 token hint, 8 rl limit, 9 rl remaining,
  *       10 rl reset, 11 servers the worker staged, then n_keys, id/json
- *       pairs, n_firewalls, id/json pairs.
+ *       pairs, n_firewalls, id/json pairs, then the tests (STORE_TESTS).
  * Returns {added, changed, removed}, {-1} when disconnected since the job
  * began (or, for a sync, not connected), {-2} when the lease was lost, {-3}
  * when the staged servers are not all there. */
 const char slate_lua_commit_sync[] =
-    FENCE HSET_CHUNKED
+    FENCE HSET_CHUNKED STORE_TESTS
     "local mode = ARGV[4]\n"
     "if mode == 'sync' and redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
     "if redis.call('HLEN', KEYS[10]) ~= tonumber(ARGV[11]) then return {-3} end\n"
@@ -200,6 +242,8 @@ const char slate_lua_commit_sync[] =
     "    .. '\"category\":\"Cloud providers\",\"website\":\"https://www.hetzner.com\",'\n"
     "    .. '\"integrations\":[\"' .. table.concat(list, '\",\"') .. '\"],\"created_at\":\"' .. created .. '\"}')\n"
     "end\n"
+    "store_tests(i, KEYS[11], KEYS[12])\n"
+    "redis.call('DEL', KEYS[3])\n"
     "return {added, changed, removed}\n";
 
 /* A sync that failed for good: the inventory stays, the record says so.
@@ -276,20 +320,26 @@ const char slate_lua_disconnect[] =
     "end\n"
     "return {removed}\n";
 
-/* Takes the integration's sync lease, or renews it when we hold it.  A
- * token is "<job_id> <attempt> <holder>": a later attempt of the same job
- * takes over the lease its earlier attempt could not release (that attempt
- * is over: its retry exists only once it finished), while a worker that took
- * over the same attempt waits for the lease to expire.
- * KEYS: lease.  ARGV: token, ttl_ms.  Returns 1 when held by us, 0 when
- * another job holds it. */
-const char slate_lua_lease[] =
-    "local cur = redis.call('GET', KEYS[1])\n"
-    "if cur and cur ~= ARGV[1] then\n"
-    "  local cj, ca = string.match(cur, '^(%S+) (%d+) ')\n"
-    "  local mj, ma = string.match(ARGV[1], '^(%S+) (%d+) ')\n"
-    "  if not (cj and mj and cj == mj and tonumber(ca) < tonumber(ma)) then return 0 end\n"
+/* The integration's sync lease, as a Lua function: free for this token when
+ * nobody holds it, when we hold it, or when an earlier attempt of the same
+ * job does.  A token is "<job_id> <attempt> <holder>": a later attempt of
+ * the same job takes over the lease its earlier attempt could not release
+ * (that attempt is over: its retry exists only once it finished), while a
+ * worker that took over the same attempt waits for the lease to expire. */
+#define LEASE_FREE                                                               \
+    "local function lease_free(key, token)\n"                                    \
+    "  local cur = redis.call('GET', key)\n"                                     \
+    "  if not cur or cur == token then return true end\n"                        \
+    "  local cj, ca = string.match(cur, '^(%S+) (%d+) ')\n"                      \
+    "  local mj, ma = string.match(token, '^(%S+) (%d+) ')\n"                    \
+    "  return cj ~= nil and cj == mj and tonumber(ca) < tonumber(ma)\n"          \
     "end\n"
+
+/* Renews the sync lease we hold.  KEYS: lease.  ARGV: token, ttl_ms.
+ * Returns 1 when held by us, 0 when another job holds it. */
+const char slate_lua_lease[] =
+    LEASE_FREE
+    "if not lease_free(KEYS[1], ARGV[1]) then return 0 end\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "return 1\n";
 
@@ -298,19 +348,74 @@ const char slate_lua_release_lease[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
     "return 1\n";
 
+/* The start of a connect or a sync, in one step: the generation the job's
+ * writes are fenced with, the workspace's people, for a sync the
+ * integration record and a reservation from the project's rate budget, the
+ * sync lease, and the staging keys an earlier attempt may have left.
+ *
+ * The budget is shared by every worker through the integration record: the
+ * last figures the API sent, refilled at limit/3600 per second since, less
+ * what syncs started since then reserved.  A sync reserves the requests its
+ * last counts predict (a page of 50 per collection, at least one) before it
+ * starts; nothing is reserved or taken when the lease is busy.
+ * KEYS: 1 integration, 2 generations, 3 lease, 4 members, 5 owners,
+ *       6 staged assets, 7 staged findings.
+ * ARGV: 1 id, 2 mode (connect|sync), 3 lease token, 4 lease ttl ms.
+ * Returns {status, gen, integration flat, members, owners, wait_ms}: status
+ * 1 begun, 0 lease busy, -1 not connected (sync), -2 budget too low (wait_ms
+ * until it has refilled enough). */
+const char slate_lua_begin[] =
+    LEASE_FREE
+    "local gen = redis.call('HGET', KEYS[2], ARGV[1]) or '0'\n"
+    "local members = redis.call('SMEMBERS', KEYS[4])\n"
+    "local owners = redis.call('HGETALL', KEYS[5])\n"
+    "local integ = {}\n"
+    "local function answer(status, wait) return {status, gen, integ, members, owners, wait} end\n"
+    "local sync = ARGV[2] == 'sync'\n"
+    "if sync then\n"
+    "  integ = redis.call('HGETALL', KEYS[1])\n"
+    "  if #integ == 0 then return answer(-1, 0) end\n"
+    "end\n"
+    "if not lease_free(KEYS[3], ARGV[3]) then return answer(0, 0) end\n"
+    "if sync then\n"
+    "  local f = {}\n"
+    "  local need = 0\n"
+    "  for k = 1, #integ, 2 do\n"
+    "    local name, v = integ[k], integ[k + 1]\n"
+    "    f[name] = v\n"
+    "    if name == 'servers' or name == 'ssh_keys' or name == 'firewalls' then\n"
+    "      local n = tonumber(v) or 0\n"
+    "      if n > 0 then need = need + math.ceil(n / 50) else need = need + 1 end\n"
+    "    end\n"
+    "  end\n"
+    "  local limit, remaining = tonumber(f.ratelimit_limit), tonumber(f.ratelimit_remaining)\n"
+    "  local reset, seen = tonumber(f.ratelimit_reset), tonumber(f.ratelimit_seen_ms)\n"
+    "  if limit and limit > 0 and remaining and remaining >= 0 and seen then\n"
+    "    local t = redis.call('TIME')\n"
+    "    local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+    "    local budget = remaining + math.max(0, now - seen) * limit / 3600000\n"
+    "    if reset and reset > 0 and now >= reset * 1000 then budget = limit end\n"
+    "    if budget > limit then budget = limit end\n"
+    "    if budget < need then return answer(-2, math.ceil((need - budget) * 3600000 / limit)) end\n"
+    "    redis.call('HSET', KEYS[1], 'ratelimit_remaining', math.floor(budget - need),\n"
+    "      'ratelimit_seen_ms', now)\n"
+    "  end\n"
+    "end\n"
+    "redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])\n"
+    "redis.call('DEL', KEYS[6], KEYS[7])\n"
+    "return answer(1, 0)\n";
+
 /* Everything evaluate needs, read in one step (a consistent snapshot).
  * KEYS: 1 integration, 2 generations, 3 ssh_keys, 4 firewalls,
  *       5 integration assets set, 6 workspace assets, 7 members, 8 owners.
- * ARGV: id, what ("all" | "people").
+ * ARGV: id.
  * Returns {gen, integration flat, keys flat, firewalls flat, assets list,
  * members, owners flat}. */
 const char slate_lua_load[] =
     "local gen = redis.call('HGET', KEYS[2], ARGV[1]) or '0'\n"
     "local members = redis.call('SMEMBERS', KEYS[7])\n"
     "local owners = redis.call('HGETALL', KEYS[8])\n"
-    "if ARGV[2] == 'people' then return {gen, {}, {}, {}, {}, members, owners} end\n"
     "local integ = redis.call('HGETALL', KEYS[1])\n"
-    "if ARGV[2] == 'sync' then return {gen, integ, {}, {}, {}, members, owners} end\n"
     "local keys = redis.call('HGETALL', KEYS[3])\n"
     "local fws = redis.call('HGETALL', KEYS[4])\n"
     "local ids = redis.call('SMEMBERS', KEYS[5])\n"
@@ -397,30 +502,6 @@ const char slate_lua_schedule[] =
     "end\n"
     "return n\n";
 
-/* The project's rate budget, shared by every worker through the integration
- * record: the last figures the API sent, refilled at limit/3600 per second
- * since, less what syncs started since then reserved.  A sync reserves the
- * requests it expects to make before it starts.
- * KEYS: integration.  ARGV: requests needed.
- * Returns {1, 0} when reserved, {0, wait_ms} when the budget is too low. */
-const char slate_lua_reserve_budget[] =
-    "local f = redis.call('HMGET', KEYS[1], 'ratelimit_limit', 'ratelimit_remaining',\n"
-    "  'ratelimit_reset', 'ratelimit_seen_ms')\n"
-    "local limit, remaining = tonumber(f[1]), tonumber(f[2])\n"
-    "local reset, seen = tonumber(f[3]), tonumber(f[4])\n"
-    "if not limit or limit <= 0 or not remaining or remaining < 0 or not seen then return {1, 0} end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
-    "local budget = remaining + math.max(0, now - seen) * limit / 3600000\n"
-    "if reset and reset > 0 and now >= reset * 1000 then budget = limit end\n"
-    "if budget > limit then budget = limit end\n"
-    "local need = tonumber(ARGV[1])\n"
-    "if budget < need then\n"
-    "  return {0, math.ceil((need - budget) * 3600000 / limit)}\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'ratelimit_remaining', math.floor(budget - need), 'ratelimit_seen_ms', now)\n"
-    "return {1, 0}\n";
-
 /* One page of servers staged: their assets, and the findings the page gave
  * each per-server test (one field per page, joined only at the end, so that
  * staging stays linear in the project's size).
@@ -436,47 +517,4 @@ const char slate_lua_stage_page[] =
     "local f = {}\n"
     "for k = 5 + 2 * n, #ARGV do f[#f + 1] = ARGV[k] end\n"
     "if #f > 0 then hset_pairs(KEYS[5], f) end\n"
-    "return {1}\n";
-
-/* The test results of a streamed sync: a per-server test's JSON is its four
- * parts around the findings the pages staged; the others come whole.
- * KEYS: integration, generations, lease (unused), tests, staged findings.
- * ARGV: id, generation, "", then per test: id, "full", json | id, "parts",
- * p0, p1, p2, p3. */
-const char slate_lua_store_tests_staged[] =
-    FENCE HSET_CHUNKED
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
-    "local staged = {}\n"
-    "local all = redis.call('HGETALL', KEYS[5])\n"
-    "for k = 1, #all, 2 do\n"
-    "  local key, page = string.match(all[k], '^(.*)|(%d+)$')\n"
-    "  if key then\n"
-    "    staged[key] = staged[key] or {}\n"
-    "    table.insert(staged[key], {tonumber(page), all[k + 1]})\n"
-    "  end\n"
-    "end\n"
-    "local function items_of(key)\n"
-    "  local v = staged[key]\n"
-    "  if not v then return '' end\n"
-    "  table.sort(v, function(a, b) return a[1] < b[1] end)\n"
-    "  local s = {}\n"
-    "  for _, x in ipairs(v) do s[#s + 1] = x[2] end\n"
-    "  return table.concat(s, ',')\n"
-    "end\n"
-    "local out = {}\n"
-    "local k = 4\n"
-    "while k <= #ARGV do\n"
-    "  local id = ARGV[k]\n"
-    "  if ARGV[k + 1] == 'full' then\n"
-    "    out[#out + 1] = id; out[#out + 1] = ARGV[k + 2]; k = k + 3\n"
-    "  else\n"
-    "    local function items(list) return items_of(id .. '|' .. list) end\n"
-    "    out[#out + 1] = id\n"
-    "    out[#out + 1] = ARGV[k + 2] .. items('failing') .. ARGV[k + 3] .. items('not_applicable')\n"
-    "      .. ARGV[k + 4] .. items('errors') .. ARGV[k + 5]\n"
-    "    k = k + 6\n"
-    "  end\n"
-    "end\n"
-    "redis.call('DEL', KEYS[4], KEYS[5])\n"
-    "if #out > 0 then hset_pairs(KEYS[4], out) end\n"
     "return {1}\n";

@@ -14,11 +14,10 @@ extern const char slate_lua_disconnect[];
 extern const char slate_lua_lease[];
 extern const char slate_lua_release_lease[];
 extern const char slate_lua_load[];
+extern const char slate_lua_begin[];
 extern const char slate_lua_reclaim[];
 extern const char slate_lua_reap[];
 extern const char slate_lua_schedule[];
-extern const char slate_lua_reserve_budget[];
 extern const char slate_lua_stage_page[];
-extern const char slate_lua_store_tests_staged[];
 
 #endif
