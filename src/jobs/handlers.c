@@ -551,12 +551,10 @@ static void add_streamed_tests(struct handler *h, struct slate_argv *a)
             struct slate_check_result r;
             slate_check_run(d, &in, &r);
             st = r.status;
-            struct slate_buf json;
-            slate_buf_init(&json);
-            slate_check_result_json(&r, now, &json);
-            slate_check_result_free(&r);
             slate_argv_str(a, "full");
-            slate_argv_own(a, slate_buf_steal(&json));
+            slate_check_result_json(&r, now, slate_argv_open(a));
+            slate_argv_close(a);
+            slate_check_result_free(&r);
         }
         slate_buf_printf(&summary, "%s\"%s\":\"%s\"", i ? "," : "", d->id,
                          slate_check_status_name(st));
@@ -640,13 +638,13 @@ static void commit(struct handler *h)
     slate_argv_str(&a, connect ? "connect" : "sync");
     char now[SLATE_TIME_MAX];
     slate_format_time(slate_now_ms(), now);
-    slate_argv_own(&a, slate_strdup(now));
+    slate_argv_copy(&a, now, strlen(now));
     if (connect) {
         char hint[SLATE_TOKEN_HINT_MAX];
         slate_token_hint(h->token, h->token_len, hint);
         slate_argv_own(&a, slate_token_encrypt(h->env->keys, h->job->workspace,
                                                h->job->integration, h->token, h->token_len));
-        slate_argv_own(&a, slate_strdup(hint));
+        slate_argv_copy(&a, hint, strlen(hint));
     } else {
         slate_argv_str(&a, "");
         slate_argv_str(&a, "");
@@ -658,19 +656,15 @@ static void commit(struct handler *h)
     const struct slate_inventory *inv = h->side;
     slate_argv_int(&a, (long long)inv->n_ssh_keys);
     for (size_t i = 0; i < inv->n_ssh_keys; i++) {
-        struct slate_buf b;
-        slate_buf_init(&b);
-        slate_ssh_key_json(&inv->ssh_keys[i], &b);
         slate_argv_int(&a, (long long)inv->ssh_keys[i].id);
-        slate_argv_own(&a, slate_buf_steal(&b));
+        slate_ssh_key_json(&inv->ssh_keys[i], slate_argv_open(&a));
+        slate_argv_close(&a);
     }
     slate_argv_int(&a, (long long)inv->n_firewalls);
     for (size_t i = 0; i < inv->n_firewalls; i++) {
-        struct slate_buf b;
-        slate_buf_init(&b);
-        slate_firewall_json(&inv->firewalls[i], &b);
         slate_argv_int(&a, (long long)inv->firewalls[i].id);
-        slate_argv_own(&a, slate_buf_steal(&b));
+        slate_firewall_json(&inv->firewalls[i], slate_argv_open(&a));
+        slate_argv_close(&a);
     }
     add_streamed_tests(h, &a);
     if (hsend(h, &a, on_committed) != 0)
@@ -736,14 +730,12 @@ static void on_server_page(void *ud, const struct slate_inventory *page,
     slate_argv_str(&a, h->k_stage_tests);
     add_fence_args(h, &a, true);
     slate_argv_int(&a, (long long)page->n_servers);
-    struct slate_buf b;
-    slate_buf_init(&b);
     for (size_t i = 0; i < page->n_servers; i++) {
         char id[SLATE_ASSET_ID_MAX];
         slate_asset_id(id, h->job->integration, page->servers[i].id);
-        slate_argv_own(&a, slate_strdup(id));
-        slate_server_asset_json(&page->servers[i], h->job->integration, &b);
-        slate_argv_own(&a, slate_buf_steal(&b));
+        slate_argv_copy(&a, id, strlen(id));
+        slate_server_asset_json(&page->servers[i], h->job->integration, slate_argv_open(&a));
+        slate_argv_close(&a);
     }
     static const char *const lists[3] = {"failing", "not_applicable", "errors"};
     for (size_t t = 0; t < slate_n_checks && t < 8; t++) {
@@ -756,15 +748,19 @@ static void on_server_page(void *ud, const struct slate_inventory *page,
             if (!f[l]->n)
                 continue;
             h->counts[t][l] += f[l]->n;
-            slate_argv_own(&a, slate_asprintf("%s|%s|%u", slate_checks[t].id, lists[l],
-                                              h->pages_staged));
-            slate_findings_json_items(f[l], &b);
-            slate_argv_own(&a, slate_buf_steal(&b));
+            struct slate_buf *field = slate_argv_open(&a);
+            slate_buf_puts(field, slate_checks[t].id);
+            slate_buf_append(field, "|", 1);
+            slate_buf_puts(field, lists[l]);
+            slate_buf_append(field, "|", 1);
+            slate_buf_int(field, h->pages_staged);
+            slate_argv_close(&a);
+            slate_findings_json_items(f[l], slate_argv_open(&a));
+            slate_argv_close(&a);
         }
         h->checked[t] += r.checked;
         slate_check_result_free(&r);
     }
-    slate_buf_free(&b);
     h->pages_staged++;
     if (hsend(h, &a, on_staged) == 0) {
         h->pending_stages++;
@@ -801,7 +797,7 @@ static void on_progress(void *ud, unsigned done, unsigned known)
     struct slate_argv a = {0};
     add_fence(h, &a, slate_lua_set_progress, 3);
     add_fence_args(h, &a, true);
-    slate_argv_own(&a, slate_strdup(progress));
+    slate_argv_copy(&a, progress, strlen(progress));
     slate_argv_send(h->env->redis, 0, &a, on_progress_written, h);
     slate_argv_free(&a);
 }
@@ -841,7 +837,7 @@ static void on_fetched(void *ud, const struct fetch_result *res, const struct sl
     add_fence_args(h, &a, true);
     char now[SLATE_TIME_MAX];
     slate_format_time(slate_now_ms(), now);
-    slate_argv_own(&a, slate_strdup(now));
+    slate_argv_copy(&a, now, strlen(now));
     slate_argv_str(&a, slate_code_name(res->code));
     slate_argv_str(&a, h->error);
     slate_argv_int(&a, res->rl_limit);

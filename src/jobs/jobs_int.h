@@ -105,19 +105,30 @@ void slate_handler_start(struct slate_run *run);
 char *slate_qkey(const struct slate_env *env, const char *name);
 char *slate_wkey(const struct slate_env *env, const char *ws, const char *rest);
 
-/* A Redis command built one argument at a time; strings added with
- * slate_argv_str are borrowed, the others owned and freed with the argv. */
+/* A Redis command built one argument at a time.  Strings added with
+ * slate_argv_add and slate_argv_str are borrowed (they must outlive the
+ * send); slate_argv_own takes a heap string; the others are copied into the
+ * argv's own bytes.  All of it is freed by slate_argv_free. */
 struct slate_argv {
     const char **v;
     size_t *len;
+    size_t *off;            /* where an argument of text starts, or SIZE_MAX */
+    size_t n, cap;
+    struct slate_buf text;  /* the arguments the argv holds, NUL after each */
+    size_t open_at;
     char **owned;
-    size_t n, cap, n_owned, cap_owned;
+    size_t n_owned, cap_owned;
 };
 void slate_argv_add(struct slate_argv *a, const char *s, size_t n);
 void slate_argv_str(struct slate_argv *a, const char *s);
 void slate_argv_own(struct slate_argv *a, char *s);
+void slate_argv_copy(struct slate_argv *a, const char *s, size_t n);
 void slate_argv_int(struct slate_argv *a, long long v);
-/* Puts a count, owned by the argv, into a slot reserved earlier. */
+/* One argument written in place: append to the buffer slate_argv_open
+ * returns (nothing else may be added meanwhile), then slate_argv_close. */
+struct slate_buf *slate_argv_open(struct slate_argv *a);
+void slate_argv_close(struct slate_argv *a);
+/* Puts a count into a slot reserved earlier. */
 void slate_argv_set_count(struct slate_argv *a, size_t at, size_t count);
 void slate_argv_free(struct slate_argv *a);
 /* slate_redis_cmd with the argv (r may be NULL: -1). */
