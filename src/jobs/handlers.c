@@ -586,7 +586,7 @@ static void on_committed(redisReply *reply, const char *error, void *ud)
     char counts[96];
     snprintf(counts, sizeof counts, "%zu/%zu/%zu", h->servers, h->side->n_ssh_keys,
              h->side->n_firewalls);
-    slate_info("inventory stored", "job_id", h->job->job_id, "servers/keys/firewalls", counts);
+    slate_debug("inventory stored", "job_id", h->job->job_id, "servers/keys/firewalls", counts);
     h->code = SLATE_E_OK;
     if (h->job->type == SLATE_JOB_CONNECT && h->env->cfg->sync_interval_s > 0)
         schedule_syncs(h, true);
@@ -811,7 +811,7 @@ static void on_fetched(void *ud, const struct fetch_result *res, const struct sl
     char pages[32];
     snprintf(pages, sizeof pages, "%u/%u", res->pages, res->requests);
     if (res->code == SLATE_E_OK) {
-        slate_info("fetched", "job_id", h->job->job_id, "pages/requests", pages);
+        slate_debug("fetched", "job_id", h->job->job_id, "pages/requests", pages);
         h->side = inv;
         h->fetched = true;
         maybe_commit(h);
