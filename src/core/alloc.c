@@ -99,6 +99,10 @@ void slate_free(void *p)
     free(p);
 }
 
+/* Blocks start small and double up to ARENA_BLOCK: a job keeps the arenas
+ * of its keys and firewalls pages for its whole life, and most of those
+ * pages are a few KiB, while a page of servers fills several full blocks. */
+#define ARENA_FIRST 1024
 #define ARENA_BLOCK 16384
 
 struct slate_arena_block {
@@ -136,8 +140,13 @@ void *slate_arena_alloc(struct slate_arena *a, size_t n)
         return b->data;
     }
     if (!a->head || a->head->size - a->used < n) {
-        struct slate_arena_block *b = slate_malloc(sizeof *b + ARENA_BLOCK);
-        b->size = ARENA_BLOCK;
+        size_t size = a->head ? a->head->size * 2 : ARENA_FIRST;
+        if (size > ARENA_BLOCK)
+            size = ARENA_BLOCK;
+        while (size < n)
+            size *= 2;
+        struct slate_arena_block *b = slate_malloc(sizeof *b + size);
+        b->size = size;
         b->next = a->head;
         a->head = b;
         a->used = 0;

@@ -36,7 +36,6 @@ struct page {
     uv_timer_t timer;            /* backoff before a retry */
     bool timer_open;
     bool done;
-    bool delivered;              /* servers: handed to the page callback and freed */
     bool queued;                 /* waiting for a request slot (env->pages) */
     struct page *qnext;
 };
@@ -87,6 +86,19 @@ static bool coll_complete(const struct fetch *f, enum slate_collection c)
     return col->open_pages == 0 && !more;
 }
 
+static void on_timer_closed(uv_handle_t *h);
+
+/* A page that is no longer in f->pages (or all of them are going). */
+static void page_free(struct page *p)
+{
+    slate_page_parser_free(p->parser);
+    slate_inventory_free(&p->inv);
+    if (p->timer_open)
+        uv_close((uv_handle_t *)&p->timer, on_timer_closed);
+    else
+        slate_free(p);
+}
+
 /* Keys and firewalls, joined in collection and page order, once whole. */
 static void build_side(struct fetch *f)
 {
@@ -121,16 +133,20 @@ static void deliver(struct fetch *f)
             return;
         build_side(f);
     }
+    /* A delivered page leaves the list at once: a job of a big project
+     * would otherwise keep a record of every page it ever read. */
+    size_t kept = 0;
     for (size_t i = 0; i < f->n_pages; i++) {
         struct page *p = f->pages[i];
-        if (p->coll != SLATE_COLL_SERVERS || !p->done || p->delivered)
+        if (p->coll != SLATE_COLL_SERVERS || !p->done) {
+            f->pages[kept++] = p;
             continue;
-        p->delivered = true;
+        }
         f->servers += p->inv.n_servers;
         f->page_cb(f->ud, &p->inv, &f->side);
-        slate_inventory_free(&p->inv);
-        slate_inventory_init(&p->inv);
+        page_free(p);
     }
+    f->n_pages = kept;
 }
 
 static void report(struct fetch *f)
@@ -192,7 +208,7 @@ static int held_pages(const struct fetch *f, enum slate_collection c)
 {
     int n = 0;
     for (size_t i = 0; c == SLATE_COLL_SERVERS && i < f->n_pages; i++)
-        n += f->pages[i]->coll == c && f->pages[i]->done && !f->pages[i]->delivered;
+        n += f->pages[i]->coll == c && f->pages[i]->done;
     return n;
 }
 
@@ -601,15 +617,8 @@ void fetch_free(struct fetch *f)
     slate_free(f->side.servers);
     slate_free(f->side.ssh_keys);
     slate_free(f->side.firewalls);
-    for (size_t i = 0; i < f->n_pages; i++) {
-        struct page *p = f->pages[i];
-        slate_page_parser_free(p->parser);
-        slate_inventory_free(&p->inv);
-        if (p->timer_open)
-            uv_close((uv_handle_t *)&p->timer, on_timer_closed);
-        else
-            slate_free(p);
-    }
+    for (size_t i = 0; i < f->n_pages; i++)
+        page_free(f->pages[i]);
     slate_free(f->pages);
     explicit_bzero(f->token, strlen(f->token));
     slate_free(f->token);
