@@ -131,8 +131,9 @@ struct slate_strmap {
 /* The value of key, or NULL when absent (an empty value is returned as ""). */
 const char *slate_strmap_get(const struct slate_strmap *map, const char *key);
 
-/* The asset id of a server: "hetzner:I:server:ID".  buf holds >= 128 bytes. */
+/* The asset id of a server: "hetzner:I:server:ID".  buf holds >= 128 bytes.
+ * Returns its length (strlen(buf)). */
 #define SLATE_ASSET_ID_MAX 128
-void slate_asset_id(char buf[SLATE_ASSET_ID_MAX], const char *integration, int64_t server_id);
+size_t slate_asset_id(char buf[SLATE_ASSET_ID_MAX], const char *integration, int64_t server_id);
 
 #endif

@@ -84,7 +84,7 @@ const char *slate_strmap_get(const struct slate_strmap *map, const char *key)
     return NULL;
 }
 
-void slate_asset_id(char buf[SLATE_ASSET_ID_MAX], const char *integration, int64_t server_id)
+size_t slate_asset_id(char buf[SLATE_ASSET_ID_MAX], const char *integration, int64_t server_id)
 {
     /* Called several times per server on the sync's hot path: no printf.
      * Integration ids are at most 64 bytes, so it always fits. */
@@ -107,4 +107,5 @@ void slate_asset_id(char buf[SLATE_ASSET_ID_MAX], const char *integration, int64
     o += 8;
     memcpy(o, d, dl);
     o[dl] = '\0';
+    return (size_t)(o + dl - buf);
 }

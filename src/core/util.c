@@ -128,41 +128,64 @@ bool slate_valid_prefix(const char *s)
     return id_chars(s, strlen(s), 32, false);
 }
 
+/* The length of the valid UTF-8 sequence that begins at s[0] (>= 0x80), or
+ * 0 if none does (a bad lead byte, a truncated sequence, an overlong form, a
+ * surrogate or more than U+10FFFF).  The one place of the rules: both
+ * slate_valid_utf8 and the JSON text writer go through it. */
+static inline size_t utf8_seq(const unsigned char *s, size_t avail)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if ((c & 0xe0) == 0xc0) {
+        len = 2;
+        min = 0x80;
+        c &= 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+        len = 3;
+        min = 0x800;
+        c &= 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+        len = 4;
+        min = 0x10000;
+        c &= 0x07;
+    } else {
+        return 0;
+    }
+    if (len > avail)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[k] & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    return len;
+}
+
 bool slate_valid_utf8(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
+    /* ASCII 8 bytes at a time while 8 are left, then byte by byte. */
+    while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (!(w & 0x8080808080808080ULL)) {
+            i += 8;
             continue;
         }
-        size_t len;
-        unsigned min;
-        if ((c & 0xe0) == 0xc0) {
-            len = 2;
-            min = 0x80;
-            c &= 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3;
-            min = 0x800;
-            c &= 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4;
-            min = 0x10000;
-            c &= 0x07;
-        } else {
-            return false;
-        }
-        if (i + len > n)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
+        for (size_t stop = i + 8; i < stop;) {
+            size_t len = s[i] < 0x80 ? 1 : utf8_seq(s + i, n - i);
+            if (!len)
                 return false;
-            c = (c << 6) | (s[i + k] & 0x3f);
+            i += len;
         }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+    }
+    while (i < n) {
+        size_t len = s[i] < 0x80 ? 1 : utf8_seq(s + i, n - i);
+        if (!len)
             return false;
         i += len;
     }
@@ -205,18 +228,10 @@ void slate_buf_init(struct slate_buf *b)
     b->cap = 0;
 }
 
-void slate_buf_append(struct slate_buf *b, const void *p, size_t n)
+void slate_buf_grow(struct slate_buf *b, size_t n)
 {
-    b->data = slate_grow(b->data, &b->cap, b->len + n + 1, 1);
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void slate_buf_puts(struct slate_buf *b, const char *s)
-{
-    slate_buf_append(b, s, strlen(s));
+    size_t need = n < SIZE_MAX - b->len ? b->len + n + 1 : SIZE_MAX; /* SIZE_MAX: oom */
+    b->data = slate_grow(b->data, &b->cap, need, 1);
 }
 
 void slate_buf_printf(struct slate_buf *b, const char *fmt, ...)
@@ -236,51 +251,213 @@ void slate_buf_printf(struct slate_buf *b, const char *fmt, ...)
 
 void slate_buf_int(struct slate_buf *b, int64_t v)
 {
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
     char tmp[24];
     char *p = tmp + sizeof tmp;
-    /* Negate as unsigned so that INT64_MIN works. */
+    /* Negate as unsigned so that INT64_MIN works; two digits per division. */
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        p -= 2;
+        memcpy(p, pairs + d, 2);
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, pairs + u * 2, 2);
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (v < 0)
         *--p = '-';
     slate_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
-void slate_buf_json_str(struct slate_buf *b, const char *s, size_t n)
+/*
+ * JSON strings.  Most text is printable ASCII, which is copied 8 bytes at a
+ * time after one test of the whole word; other bytes go one at a time
+ * through json_byte_class.  Room: the string's length plus its quotes is
+ * reserved first; an escape or a U+FFFD writes more bytes than it reads, so
+ * it makes room for the rest again (rare, so cheap).
+ */
+enum { JSON_COPY, JSON_ESCAPE, JSON_HIGH };
+
+#define JSON_ROW(k) k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, k
+static const unsigned char json_byte_class[256] = {
+    JSON_ROW(JSON_ESCAPE), JSON_ROW(JSON_ESCAPE),             /* 0x00-0x1f */
+    JSON_COPY, JSON_COPY, JSON_ESCAPE, JSON_COPY, JSON_COPY, JSON_COPY, JSON_COPY,
+    JSON_COPY, JSON_COPY, JSON_COPY, JSON_COPY, JSON_COPY, JSON_COPY, JSON_COPY,
+    JSON_COPY, JSON_COPY,                                     /* 0x20-0x2f: '"' */
+    JSON_ROW(JSON_COPY), JSON_ROW(JSON_COPY),                 /* 0x30-0x4f */
+    JSON_COPY, JSON_COPY, JSON_COPY, JSON_COPY, JSON_COPY, JSON_COPY, JSON_COPY,
+    JSON_COPY, JSON_COPY, JSON_COPY, JSON_COPY, JSON_COPY, JSON_ESCAPE, JSON_COPY,
+    JSON_COPY, JSON_COPY,                                     /* 0x50-0x5f: '\\' */
+    JSON_ROW(JSON_COPY), JSON_ROW(JSON_COPY),                 /* 0x60-0x7f */
+    JSON_ROW(JSON_HIGH), JSON_ROW(JSON_HIGH), JSON_ROW(JSON_HIGH), JSON_ROW(JSON_HIGH),
+    JSON_ROW(JSON_HIGH), JSON_ROW(JSON_HIGH), JSON_ROW(JSON_HIGH), JSON_ROW(JSON_HIGH),
+};
+#undef JSON_ROW
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Whether none of the 8 bytes of w needs a look of its own: no control
+ * character, '"' or '\\' and, if high counts, no byte >= 0x80.  These are
+ * the zero-byte tests of "Bit Twiddling Hacks" (exact for "is there one");
+ * when high bytes count, ORing w in makes the ~w masks unnecessary: with no
+ * byte >= 0x80 a subtraction sets a byte's top bit only when that byte (or
+ * one below it, already caught) is too small. */
+static inline bool json_word_plain(uint64_t w, bool high)
+{
+    uint64_t q = w ^ (ONES * '"'), bs = w ^ (ONES * '\\');
+    if (high)
+        return ((w | (w - ONES * 0x20) | (q - ONES) | (bs - ONES)) & HIGHS) == 0;
+    return ((((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((bs - ONES) & ~bs)) & HIGHS) == 0;
+}
+
+/* Writes the escape of c (< 0x20, '"' or '\\') at o; returns its length. */
+static inline size_t json_escape(char *o, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
-    b->data = slate_grow(b->data, &b->cap, b->len + n + 3, 1);
-    slate_buf_append(b, "\"", 1);
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        slate_buf_append(b, s + start, i - start);
-        char esc[7] = {'\\', 0};
-        size_t el = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            el = 6;
-        }
-        slate_buf_append(b, esc, el);
-        start = i + 1;
+    o[0] = '\\';
+    switch (c) {
+    case '"': o[1] = '"'; return 2;
+    case '\\': o[1] = '\\'; return 2;
+    case '\n': o[1] = 'n'; return 2;
+    case '\r': o[1] = 'r'; return 2;
+    case '\t': o[1] = 't'; return 2;
+    default:
+        o[1] = 'u';
+        o[2] = '0';
+        o[3] = '0';
+        o[4] = hex[c >> 4];
+        o[5] = hex[c & 15];
+        return 6;
     }
-    slate_buf_append(b, s + start, n - start);
-    slate_buf_append(b, "\"", 1);
+}
+
+/* The rest of a JSON string, s[i..n), from the first word that is not all
+ * plain bytes on, and the closing quote: words while they are plain, bytes
+ * one at a time through json_byte_class otherwise.  o is where the output
+ * is; room for n - i bytes, '"' and the NUL is there. */
+__attribute__((noinline)) static void json_string_slow(struct slate_buf *b, char *o,
+                                                      const unsigned char *s, size_t i,
+                                                      size_t n, bool clean)
+{
+    while (i < n) {
+        size_t stop = n;
+        if (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (json_word_plain(w, clean)) {
+                memcpy(o, &w, 8);
+                o += 8;
+                i += 8;
+                continue;
+            }
+            stop = i + 8;
+        }
+        while (i < stop) {
+            unsigned char c = s[i];
+            unsigned k = json_byte_class[c];
+            if (k == JSON_COPY || (k == JSON_HIGH && !clean)) {
+                *o++ = (char)c;
+                i++;
+                continue;
+            }
+            if (k == JSON_HIGH) {
+                size_t len = utf8_seq(s + i, n - i);
+                if (len) {
+                    memcpy(o, s + i, len);
+                    o += len;
+                    i += len;
+                    continue;
+                }
+            }
+            /* Up to 6 bytes for this one, then 1 per byte left and '"'. */
+            b->len = (size_t)(o - b->data);
+            slate_buf_reserve(b, n - i + 6);
+            o = b->data + b->len;
+            if (k == JSON_ESCAPE) {
+                o += json_escape(o, c);
+            } else {
+                memcpy(o, "\xef\xbf\xbd", 3);
+                o += 3;
+            }
+            i++;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    b->len = (size_t)(o - b->data);
+}
+
+/* Both JSON string writers; clean (a constant) says whether bytes >= 0x80
+ * are checked as UTF-8.  Inline, the fast path only: a string of plain
+ * bytes, tested 8 at a time, the tail of fewer than 8 as one word too (the
+ * last 8 bytes of the string when it has 8: if they are all plain, those
+ * before the tail were copied as they are and are written again, unchanged;
+ * two overlapping 4-byte halves when it has 4 to 7).  The first word that
+ * is not all plain hands the rest to json_string_slow, out of line so
+ * that the fast path needs few registers. */
+__attribute__((always_inline)) static inline void json_string(struct slate_buf *b,
+                                                              const char *str, size_t n,
+                                                              bool clean)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    slate_buf_reserve(b, n + 2);
+    char *o = b->data + b->len;
+    *o++ = '"';
+    size_t i = 0;
+    for (; n - i >= 8; i += 8, o += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (!json_word_plain(w, clean)) {
+            json_string_slow(b, o, s, i, n, clean);
+            return;
+        }
+        memcpy(o, &w, 8);
+    }
+    size_t left = n - i;
+    if (n >= 8 && left) {
+        uint64_t w;
+        memcpy(&w, s + n - 8, 8);
+        if (!json_word_plain(w, clean)) {
+            json_string_slow(b, o, s, i, n, clean);
+            return;
+        }
+        memcpy(o + left - 8, &w, 8);
+    } else if (left >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        if (!json_word_plain(lo | (uint64_t)hi << 32, clean)) {
+            json_string_slow(b, o, s, i, n, clean);
+            return;
+        }
+        memcpy(o, &lo, 4);
+        memcpy(o + left - 4, &hi, 4);
+    } else if (left) {
+        json_string_slow(b, o, s, i, n, clean);
+        return;
+    }
+    o += left;
+    *o++ = '"';
+    *o = '\0';
+    b->len = (size_t)(o - b->data);
+}
+
+void slate_buf_json_str(struct slate_buf *b, const char *s, size_t n)
+{
+    json_string(b, s, n, false);
+}
+
+void slate_buf_json_text(struct slate_buf *b, const char *s, size_t n)
+{
+    json_string(b, s, n, true);
 }
 
 void slate_buf_reset(struct slate_buf *b)

@@ -8,59 +8,47 @@
  * firewall's servers sorted and unique.  Rule order and CIDR order are kept
  * as Hetzner gives them (they are part of what the firewall says).
  *
- * Strings are written with slate_buf_json_str after a UTF-8 check: what the
- * parsers produced is already valid (yajl validates), but a record built any
- * other way must not be able to produce invalid JSON either, so invalid
- * bytes become U+FFFD.
+ * Strings are written with slate_buf_json_text, which checks UTF-8 while it
+ * escapes: what the parsers produced is already valid (yajl validates), but
+ * a record built any other way must not be able to produce invalid JSON
+ * either, so invalid bytes become U+FFFD (as slate_hz_append_clean makes
+ * them).
+ *
+ * The server's asset JSON is written for every server of every sync, so the
+ * writers are cheap: keys and other fixed text are literals appended with
+ * their compile-time length (PUT_LIT), small arrays are sorted on the stack.
  *
  * Reading back goes through the page parsers' engine (parse.c), which knows
  * the stored shapes as well.
  */
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hetzner_int.h"
 #include "slate/alloc.h"
 
+/* A piece of fixed JSON (keys, punctuation, literal values). */
+#define PUT_LIT(b, lit) slate_buf_append((b), (lit), sizeof(lit) - 1)
+
 static void put_str(struct slate_buf *b, const char *s)
 {
     if (!s) {
-        slate_buf_append(b, "null", 4);
+        PUT_LIT(b, "null");
         return;
     }
-    size_t n = strlen(s);
-    if (slate_valid_utf8(s, n)) {
-        slate_buf_json_str(b, s, n);
-        return;
-    }
-    struct slate_buf clean;
-    slate_buf_init(&clean);
-    slate_hz_append_clean(&clean, s, n);
-    slate_buf_json_str(b, clean.data, clean.len);
-    slate_buf_free(&clean);
+    slate_buf_json_text(b, s, strlen(s));
 }
 
-static void put_key(struct slate_buf *b, const char *key, bool first)
-{
-    if (!first)
-        slate_buf_append(b, ",", 1);
-    slate_buf_append(b, "\"", 1);
-    slate_buf_puts(b, key);
-    slate_buf_append(b, "\":", 2);
-}
-
-static void put_i64(struct slate_buf *b, int64_t v)
-{
-    slate_buf_int(b, v);
-}
+/* Labels of most records fit here; more go to the heap. */
+#define LABELS_ON_STACK 16
 
 static void put_labels(struct slate_buf *b, const struct slate_labels *labels)
 {
-    slate_buf_append(b, "{", 1);
+    PUT_LIT(b, "{");
     size_t n = labels ? labels->n : 0;
     if (n) {
-        struct slate_hz_label *v = slate_malloc(n * sizeof *v);
+        struct slate_hz_label stack[LABELS_ON_STACK];
+        struct slate_hz_label *v = n <= LABELS_ON_STACK ? stack : slate_malloc(n * sizeof *v);
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
             if (!labels->v[i].key)
@@ -71,171 +59,186 @@ static void put_labels(struct slate_buf *b, const struct slate_labels *labels)
         m = slate_hz_labels_canonical(v, m);
         for (size_t i = 0; i < m; i++) {
             if (i)
-                slate_buf_append(b, ",", 1);
+                PUT_LIT(b, ",");
             put_str(b, v[i].key);
-            slate_buf_append(b, ":", 1);
+            PUT_LIT(b, ":");
             put_str(b, v[i].value ? v[i].value : "");
         }
-        slate_free(v);
+        if (v != stack)
+            slate_free(v);
     }
-    slate_buf_append(b, "}", 1);
+    PUT_LIT(b, "}");
 }
 
 static void put_str_array(struct slate_buf *b, char *const *v, size_t n)
 {
-    slate_buf_append(b, "[", 1);
+    PUT_LIT(b, "[");
     for (size_t i = 0; i < n; i++) {
         if (i)
-            slate_buf_append(b, ",", 1);
+            PUT_LIT(b, ",");
         put_str(b, v[i]);
     }
-    slate_buf_append(b, "]", 1);
+    PUT_LIT(b, "]");
 }
 
-/* The value of the last label with this key: the one put_labels writes. */
+/* The value of the last label with this key: the one put_labels writes.
+ * (The first byte is compared first: most keys differ there.) */
 static const char *label_last(const struct slate_labels *labels, const char *key)
 {
     for (size_t i = labels->n; i-- > 0;) {
-        if (labels->v[i].key && strcmp(labels->v[i].key, key) == 0)
+        const char *k = labels->v[i].key;
+        if (k && k[0] == key[0] && strcmp(k, key) == 0)
             return labels->v[i].value ? labels->v[i].value : "";
     }
     return NULL;
 }
 
-static int binding_cmp(const void *a, const void *b)
+static int binding_cmp(const struct slate_fw_binding *x, const struct slate_fw_binding *y)
 {
-    const struct slate_fw_binding *x = a, *y = b;
     if (x->id != y->id)
         return x->id < y->id ? -1 : 1;
     return (int)x->status - (int)y->status;
+}
+
+static int binding_qsort_cmp(const void *a, const void *b)
+{
+    return binding_cmp(a, b);
+}
+
+/* A server has a few firewalls: insertion sort on the stack, qsort beyond. */
+#define BINDINGS_ON_STACK 16
+
+static void put_bindings(struct slate_buf *b, const struct slate_fw_binding *v, size_t n)
+{
+    PUT_LIT(b, "[");
+    struct slate_fw_binding stack[BINDINGS_ON_STACK];
+    struct slate_fw_binding *fw = n <= BINDINGS_ON_STACK ? stack : slate_malloc(n * sizeof *fw);
+    if (n)
+        memcpy(fw, v, n * sizeof *fw);
+    if (fw == stack) {
+        for (size_t i = 1; i < n; i++) {
+            struct slate_fw_binding x = fw[i];
+            size_t j = i;
+            for (; j > 0 && binding_cmp(&fw[j - 1], &x) > 0; j--)
+                fw[j] = fw[j - 1];
+            fw[j] = x;
+        }
+    } else {
+        qsort(fw, n, sizeof *fw, binding_qsort_cmp);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            PUT_LIT(b, ",");
+        PUT_LIT(b, "{\"id\":");
+        slate_buf_int(b, fw[i].id);
+        if (fw[i].status == SLATE_FW_APPLIED)
+            PUT_LIT(b, ",\"status\":\"applied\"}");
+        else
+            PUT_LIT(b, ",\"status\":\"pending\"}");
+    }
+    if (fw != stack)
+        slate_free(fw);
+    PUT_LIT(b, "]");
 }
 
 void slate_server_asset_json(const struct slate_server *s, const char *integration,
                              struct slate_buf *out)
 {
     char asset_id[SLATE_ASSET_ID_MAX];
-    slate_asset_id(asset_id, integration ? integration : "", s->id);
+    size_t id_len = slate_asset_id(asset_id, integration ? integration : "", s->id);
 
-    slate_buf_append(out, "{", 1);
-    put_key(out, "id", true);
-    put_str(out, asset_id);
-    put_key(out, "category", false);
-    put_str(out, "compute_instance");
-    put_key(out, "provider", false);
-    put_str(out, "hetzner");
-    put_key(out, "integration", false);
+    PUT_LIT(out, "{\"id\":");
+    slate_buf_json_text(out, asset_id, id_len);
+    PUT_LIT(out, ",\"category\":\"compute_instance\",\"provider\":\"hetzner\",\"integration\":");
     put_str(out, integration);
-    put_key(out, "hetzner_id", false);
-    put_i64(out, s->id);
-    put_key(out, "name", false);
+    PUT_LIT(out, ",\"hetzner_id\":");
+    slate_buf_int(out, s->id);
+    PUT_LIT(out, ",\"name\":");
     put_str(out, s->name);
-    put_key(out, "region", false);
+    PUT_LIT(out, ",\"region\":");
     put_str(out, s->location);
-    put_key(out, "instance_type", false);
+    PUT_LIT(out, ",\"instance_type\":");
     put_str(out, s->server_type);
-    put_key(out, "status", false);
+    PUT_LIT(out, ",\"status\":");
     put_str(out, s->status);
-    put_key(out, "ipv4", false);
+    PUT_LIT(out, ",\"ipv4\":");
     put_str(out, s->ipv4);
-    put_key(out, "ipv6", false);
+    PUT_LIT(out, ",\"ipv6\":");
     put_str(out, s->ipv6);
-    put_key(out, "labels", false);
+    PUT_LIT(out, ",\"labels\":");
     put_labels(out, &s->labels);
-    put_key(out, "created", false);
+    PUT_LIT(out, ",\"created\":");
     put_str(out, s->created);
-
-    put_key(out, "firewalls", false);
-    slate_buf_append(out, "[", 1);
-    if (s->n_firewalls) {
-        struct slate_fw_binding *fw = slate_malloc(s->n_firewalls * sizeof *fw);
-        memcpy(fw, s->firewalls, s->n_firewalls * sizeof *fw);
-        qsort(fw, s->n_firewalls, sizeof *fw, binding_cmp);
-        for (size_t i = 0; i < s->n_firewalls; i++) {
-            if (i)
-                slate_buf_append(out, ",", 1);
-            slate_buf_append(out, "{\"id\":", 6);
-            put_i64(out, fw[i].id);
-            slate_buf_puts(out, fw[i].status == SLATE_FW_APPLIED ? ",\"status\":\"applied\"}"
-                                                                 : ",\"status\":\"pending\"}");
-        }
-        slate_free(fw);
-    }
-    slate_buf_append(out, "]", 1);
-
-    put_key(out, "owner_label", false);
+    PUT_LIT(out, ",\"firewalls\":");
+    put_bindings(out, s->firewalls, s->n_firewalls);
+    PUT_LIT(out, ",\"owner_label\":");
     put_str(out, label_last(&s->labels, "owner"));
-    slate_buf_append(out, "}", 1);
+    PUT_LIT(out, "}");
 }
 
 void slate_ssh_key_json(const struct slate_ssh_key *k, struct slate_buf *out)
 {
-    slate_buf_append(out, "{", 1);
-    put_key(out, "name", true);
+    PUT_LIT(out, "{\"name\":");
     put_str(out, k->name);
-    put_key(out, "fingerprint", false);
+    PUT_LIT(out, ",\"fingerprint\":");
     put_str(out, k->fingerprint);
-    put_key(out, "sha256", false);
+    PUT_LIT(out, ",\"sha256\":");
     put_str(out, k->sha256);
-    put_key(out, "key_type", false);
+    PUT_LIT(out, ",\"key_type\":");
     put_str(out, k->key_type);
-    put_key(out, "bits", false);
+    PUT_LIT(out, ",\"bits\":");
     if (k->bits < 0)
-        slate_buf_append(out, "null", 4);
+        PUT_LIT(out, "null");
     else
-        slate_buf_printf(out, "%d", k->bits);
-    put_key(out, "labels", false);
+        slate_buf_int(out, k->bits);
+    PUT_LIT(out, ",\"labels\":");
     put_labels(out, &k->labels);
-    put_key(out, "created", false);
+    PUT_LIT(out, ",\"created\":");
     put_str(out, k->created);
-    slate_buf_append(out, "}", 1);
+    PUT_LIT(out, "}");
 }
 
 void slate_firewall_json(const struct slate_firewall *f, struct slate_buf *out)
 {
-    slate_buf_append(out, "{", 1);
-    put_key(out, "name", true);
+    PUT_LIT(out, "{\"name\":");
     put_str(out, f->name);
-    put_key(out, "labels", false);
+    PUT_LIT(out, ",\"labels\":");
     put_labels(out, &f->labels);
 
-    put_key(out, "rules", false);
-    slate_buf_append(out, "[", 1);
+    PUT_LIT(out, ",\"rules\":[");
     for (size_t i = 0; i < f->n_rules; i++) {
         const struct slate_fw_rule *r = &f->rules[i];
         if (i)
-            slate_buf_append(out, ",", 1);
-        slate_buf_append(out, "{", 1);
-        put_key(out, "direction", true);
+            PUT_LIT(out, ",");
+        PUT_LIT(out, "{\"direction\":");
         put_str(out, r->direction);
-        put_key(out, "protocol", false);
+        PUT_LIT(out, ",\"protocol\":");
         put_str(out, r->protocol);
-        put_key(out, "port", false);
+        PUT_LIT(out, ",\"port\":");
         put_str(out, r->port);
-        put_key(out, "source_ips", false);
+        PUT_LIT(out, ",\"source_ips\":");
         put_str_array(out, r->source_ips, r->n_source_ips);
-        put_key(out, "destination_ips", false);
+        PUT_LIT(out, ",\"destination_ips\":");
         put_str_array(out, r->destination_ips, r->n_destination_ips);
-        put_key(out, "description", false);
+        PUT_LIT(out, ",\"description\":");
         put_str(out, r->description);
-        slate_buf_append(out, "}", 1);
+        PUT_LIT(out, "}");
     }
-    slate_buf_append(out, "]", 1);
+    PUT_LIT(out, "]");
 
-    put_key(out, "servers", false);
-    slate_buf_append(out, "[", 1);
+    PUT_LIT(out, ",\"servers\":[");
     if (f->n_servers) {
         int64_t *ids = slate_malloc(f->n_servers * sizeof *ids);
         memcpy(ids, f->servers, f->n_servers * sizeof *ids);
         size_t n = slate_hz_ids_sort_unique(ids, f->n_servers);
         for (size_t i = 0; i < n; i++) {
             if (i)
-                slate_buf_append(out, ",", 1);
-            put_i64(out, ids[i]);
+                PUT_LIT(out, ",");
+            slate_buf_int(out, ids[i]);
         }
         slate_free(ids);
     }
-    slate_buf_append(out, "]", 1);
-    slate_buf_append(out, "}", 1);
+    PUT_LIT(out, "]}");
 }
 
 int slate_server_from_asset_json(const char *json, size_t n, struct slate_inventory *inv,
