@@ -236,16 +236,24 @@ void slate_buf_grow(struct slate_buf *b, size_t n)
 
 void slate_buf_printf(struct slate_buf *b, const char *fmt, ...)
 {
+    /* Formatted once when it fits in the room left (nearly always), twice
+     * when the buffer must grow first. */
     va_list ap;
+    slate_buf_reserve(b, 0);
+    size_t room = b->cap - b->len;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(b->data + b->len, room, fmt, ap);
     va_end(ap);
-    if (n <= 0)
+    if (n <= 0) {
+        b->data[b->len] = '\0';
         return;
-    b->data = slate_grow(b->data, &b->cap, b->len + (size_t)n + 1, 1);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    }
+    if ((size_t)n >= room) {
+        slate_buf_reserve(b, (size_t)n);
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
 }
 

@@ -45,25 +45,8 @@ void ctl_buf_text(struct slate_buf *b, const char *s, size_t n)
 
 void ctl_buf_json(struct slate_buf *b, const char *s)
 {
-    size_t n = strlen(s);
-    if (slate_valid_utf8(s, n)) {
-        slate_buf_json_str(b, s, n);
-        return;
-    }
-    struct slate_buf clean;
-    slate_buf_init(&clean);
-    for (size_t i = 0; i < n;) {
-        size_t len = utf8_seq(s + i, n - i);
-        if (len == 0) {
-            slate_buf_puts(&clean, "\xef\xbf\xbd");
-            i++;
-        } else {
-            slate_buf_append(&clean, s + i, len);
-            i += len;
-        }
-    }
-    slate_buf_json_str(b, clean.data, clean.len);
-    slate_buf_free(&clean);
+    /* Invalid UTF-8 becomes U+FFFD, byte by byte. */
+    slate_buf_json_text(b, s, strlen(s));
 }
 
 void ctl_format_age(int64_t ms, char *out, size_t n)

@@ -732,8 +732,7 @@ static void on_server_page(void *ud, const struct slate_inventory *page,
     slate_argv_int(&a, (long long)page->n_servers);
     for (size_t i = 0; i < page->n_servers; i++) {
         char id[SLATE_ASSET_ID_MAX];
-        slate_asset_id(id, h->job->integration, page->servers[i].id);
-        slate_argv_copy(&a, id, strlen(id));
+        slate_argv_copy(&a, id, slate_asset_id(id, h->job->integration, page->servers[i].id));
         slate_server_asset_json(&page->servers[i], h->job->integration, slate_argv_open(&a));
         slate_argv_close(&a);
     }
