@@ -23,9 +23,11 @@ void slate_check_active_owners(const struct slate_check_input *in, struct slate_
         slate_buf_reset(&reason);
         if (!owner || !owner[0])
             slate_buf_puts(&reason, "no owner");
-        else if (!slate_strset_has(in->members, owner))
-            slate_buf_printf(&reason, "owner '%s' is not an active member", owner);
-        else
+        else if (!slate_strset_has(in->members, owner)) {
+            slate_buf_puts(&reason, "owner '");
+            slate_buf_puts(&reason, owner);
+            slate_buf_puts(&reason, "' is not an active member");
+        } else
             continue;
         slate_findings_add_server(&out->failing, in, srv, reason.data);
     }

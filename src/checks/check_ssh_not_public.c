@@ -235,14 +235,18 @@ static bool exposed(struct scratch *sc, const struct slate_check_config *cfg,
         const struct bound *bd = &sc->bound[s->bound];
         const struct slate_fw_rule *rule = &bd->fw->rules[s->rule];
         if (prev && prev->bound == s->bound && prev->rule == s->rule) {
-            if (writing && in_item++ < REASON_ITEMS_MAX)
-                slate_buf_printf(reason, ", %s", rule->source_ips[s->src]);
+            if (writing && in_item++ < REASON_ITEMS_MAX) {
+                slate_buf_puts(reason, ", ");
+                slate_buf_puts(reason, rule->source_ips[s->src]);
+            }
         } else {
             end_sources(reason, writing, in_item);
             if ((writing = next_item(reason, &items))) {
                 put_bound(reason, bd);
-                slate_buf_printf(reason, " allows tcp %s from %s",
-                                 rule->port ? rule->port : "any", rule->source_ips[s->src]);
+                slate_buf_puts(reason, " allows tcp ");
+                slate_buf_puts(reason, rule->port ? rule->port : "any");
+                slate_buf_puts(reason, " from ");
+                slate_buf_puts(reason, rule->source_ips[s->src]);
             }
             in_item = 1;
         }

@@ -246,10 +246,18 @@ bool slate_firewall_reaches(const struct slate_firewall *fw, int64_t server_id)
 
 void slate_buf_firewall(struct slate_buf *b, const struct slate_firewall *fw, int64_t id)
 {
-    if (fw && fw->name && fw->name[0])
-        slate_buf_printf(b, "firewall '%s' (%" PRId64 ")", fw->name, id);
-    else
-        slate_buf_printf(b, "firewall %" PRId64, id);
+    /* Written piece by piece: a failing server's reason names its
+     * firewalls, on the sync's hot path. */
+    if (fw && fw->name && fw->name[0]) {
+        slate_buf_puts(b, "firewall '");
+        slate_buf_puts(b, fw->name);
+        slate_buf_puts(b, "' (");
+        slate_buf_int(b, id);
+        slate_buf_puts(b, ")");
+    } else {
+        slate_buf_puts(b, "firewall ");
+        slate_buf_int(b, id);
+    }
 }
 
 /* ---- running and reporting ----------------------------------------------- */
