@@ -5,6 +5,11 @@
  * after the other, each followed by a NUL, instead of one allocation each: a
  * page of 50 servers is 100+ arguments.  Their addresses are resolved only
  * when the command is sent, since the buffer moves as it grows.
+ *
+ * Commands are built and sent one at a time on the loop's one thread, so the
+ * buffer of the last one freed is kept and reused by the next (up to
+ * SPARE_MAX): a page's buffer would otherwise grow from nothing by doubling,
+ * a dozen reallocs and copies, for every page.
  */
 #include <stdint.h>
 #include <string.h>
@@ -13,6 +18,9 @@
 #include "slate/alloc.h"
 
 #define BORROWED SIZE_MAX
+#define SPARE_MAX (1u << 20)
+
+static struct slate_buf spare;
 
 static void push(struct slate_argv *a, const char *s, size_t off, size_t n)
 {
@@ -38,6 +46,11 @@ void slate_argv_str(struct slate_argv *a, const char *s)
 
 struct slate_buf *slate_argv_open(struct slate_argv *a)
 {
+    if (!a->text.data && spare.data) {
+        a->text = spare;
+        slate_buf_init(&spare);
+        slate_buf_reset(&a->text);
+    }
     a->open_at = a->text.len;
     return &a->text;
 }
@@ -87,7 +100,12 @@ void slate_argv_free(struct slate_argv *a)
     slate_free(a->v);
     slate_free(a->off);
     slate_free(a->len);
-    slate_buf_free(&a->text);
+    if (a->text.cap <= SPARE_MAX && a->text.cap > spare.cap) {
+        slate_buf_free(&spare);
+        spare = a->text;
+    } else {
+        slate_buf_free(&a->text);
+    }
     memset(a, 0, sizeof *a);
 }
 
