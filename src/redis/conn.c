@@ -26,6 +26,8 @@
 #include "slate/util.h"
 
 #define WATCHDOG_MS 100
+/* The largest command buffer kept between commands. */
+#define WIRE_KEEP_MAX (1u << 20)
 
 enum state { ST_RESOLVING, ST_CONNECTING, ST_HANDSHAKE, ST_READY, ST_BACKOFF, ST_CLOSED };
 
@@ -59,6 +61,7 @@ struct slate_redis {
     int open_handles;
     void (*closed)(void *);
     void *closed_data;
+    struct slate_buf wire;       /* the command being sent, reused */
 };
 
 static void start_connect(struct slate_redis *r);
@@ -247,6 +250,29 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     slate_free(p);
 }
 
+/* The command in Redis's protocol, written here: hiredis's own formatter
+ * (a generic printf-like one per argument) cost more than copying the
+ * arguments, and a page of servers is a hundred of them.  The buffer is
+ * kept, since hiredis copies the command into its output buffer at once. */
+static void format_cmd(struct slate_buf *b, int argc, const char **argv, const size_t *len)
+{
+    size_t total = 16;
+    for (int i = 0; i < argc; i++)
+        total += len[i] + 24;
+    slate_buf_reset(b);
+    slate_buf_reserve(b, total);
+    slate_buf_append(b, "*", 1);
+    slate_buf_int(b, argc);
+    slate_buf_append(b, "\r\n", 2);
+    for (int i = 0; i < argc; i++) {
+        slate_buf_append(b, "$", 1);
+        slate_buf_int(b, (int64_t)len[i]);
+        slate_buf_append(b, "\r\n", 2);
+        slate_buf_append(b, argv[i], len[i]);
+        slate_buf_append(b, "\r\n", 2);
+    }
+}
+
 static int send_cmd(struct slate_redis *r, int64_t timeout_ms, slate_redis_cb *cb, void *ud,
                     int argc, const char **argv, const size_t *argvlen)
 {
@@ -260,7 +286,12 @@ static int send_cmd(struct slate_redis *r, int64_t timeout_ms, slate_redis_cb *c
     p->deadline = now + (uint64_t)(timeout_ms > 0 ? timeout_ms : r->opts.timeout_ms);
     if (!r->pend)
         r->last_progress = now;
-    if (redisAsyncCommandArgv(r->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) {
+    format_cmd(&r->wire, argc, argv, argvlen);
+    int rc = redisAsyncFormattedCommand(r->ac, on_reply, p, r->wire.data, r->wire.len);
+    /* A rare command far bigger than the usual ones is not kept. */
+    if (r->wire.cap > WIRE_KEEP_MAX)
+        slate_buf_free(&r->wire);
+    if (rc != REDIS_OK) {
         slate_free(p);
         return -1;
     }
@@ -383,6 +414,7 @@ static void release_one(struct slate_redis *r)
     void *data = r->closed_data;
     slate_free(r->name);
     slate_redis_url_free(&r->url);
+    slate_buf_free(&r->wire);
     slate_free(r);
     if (closed)
         closed(data);
