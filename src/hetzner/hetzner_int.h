@@ -53,6 +53,22 @@ char *slate_hz_arena_text(struct slate_arena *a, const char *s, size_t n);
 /* The same cleaning, appended to a buffer. */
 void slate_hz_append_clean(struct slate_buf *b, const char *s, size_t n);
 
+/* Decodes the base64 at the start of b64 (n bytes): the characters of the
+ * RFC 4648 alphabet ("+/") up to the first other one, then the '=' padding
+ * their count asks for.  True when that is valid base64, with *out_len
+ * bytes in out and *used the characters it took (data and padding).  For
+ * ASCII input exactly when sodium_base642bin(out, cap, b64, n, NULL,
+ * out_len, &end, sodium_base64_VARIANT_ORIGINAL) returns 0, and then end ==
+ * b64 + *used; a byte above 127 ends the base64 (see sshkey.c).  out holds
+ * at least n / 4 * 3 + 3 bytes.  Not constant-time: for public data (SSH
+ * public keys). */
+bool slate_hz_base64_decode(const char *b64, size_t n, unsigned char *out, size_t *out_len,
+                            size_t *used);
+/* Writes the base64 of n bytes without padding ("+/" alphabet, as
+ * sodium_base64_VARIANT_ORIGINAL_NO_PADDING) and a NUL to out, which holds
+ * (n + 2) / 3 * 4 + 1 bytes; returns its length.  Not constant-time. */
+size_t slate_hz_base64_encode(char *out, const unsigned char *in, size_t n);
+
 /* Strict decimal int64 from a JSON number's text (no fraction, exponent or
  * overflow). */
 bool slate_hz_parse_int(const char *s, size_t n, int64_t *out);

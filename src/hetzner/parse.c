@@ -7,16 +7,20 @@
  *
  * The position in the document is a fixed stack of frames (no recursion, no
  * allocation per level): each frame is a context (which object or array we
- * are in: a server, its public_net, a firewall rule, something unknown being
- * skipped, ...) and a slot (what the next value means: the server's name,
- * a label value, an element of source_ips, ...).  A map key sets the slot
- * from a small per-context table; an array's slot is fixed when it opens.
- * Every value callback switches on the slot and either keeps the value,
- * opens a new context, or fails.  Anything under an unknown key is a C_SKIP
- * frame, whose callbacks return at once.
+ * are in: a server, its public_net, a firewall rule, ...) and a slot (what
+ * the next value means: the server's name, a label value, an element of
+ * source_ips, ...).  A map key is recognized once (key_of: a switch on its
+ * length, then fixed-size compares) and the context's row of key_slots gives
+ * the slot; an array's slot is fixed when it opens.  Every value callback
+ * switches on the slot and either keeps the value, opens a new context, or
+ * fails.  A container under an unknown key gets no frame: p->skip counts the
+ * levels we are inside it, and every callback returns at once while it is
+ * non-zero (no key lookups, no frames, only the depth limit).
  *
  * Strings we keep are copied into inv->arena when they arrive (the arena
- * never moves); arrays that belong to a record (labels, firewall bindings,
+ * never moves; a page's short strings are packed into small chunks of it,
+ * and plain ASCII, nearly every string, is copied without the cleaning
+ * pass); arrays that belong to a record (labels, firewall bindings,
  * rules and their CIDRs, server ids) grow in parser-owned vectors that are
  * reused for every record and page, and are copied into the arena when the
  * record's object ends.  Only then is the record appended, because
@@ -45,7 +49,6 @@
 /* Where we are: the kind of container of the top frame. */
 enum ctx {
     C_ROOT,          /* before the top-level value */
-    C_SKIP,          /* inside something we do not read */
     C_TOP,           /* the page object */
     C_ITEMS,         /* the collection array */
     C_META,
@@ -210,91 +213,172 @@ static const struct {
     [S_ST_SERVER_ID] = {"an element of \"servers\"", "an integer"},
 };
 
-struct keymap {
-    const char *key;
-    unsigned char len;
-    unsigned char slot;
+/* The keys we read somewhere, recognized once per map key (key_of); what a
+ * key means depends on the context (key_slots). */
+enum key {
+    K_OTHER,
+    K_APPLIED_TO,
+    K_APPLIED_TO_RESOURCES,
+    K_BITS,
+    K_CREATED,
+    K_DESCRIPTION,
+    K_DESTINATION_IPS,
+    K_DIRECTION,
+    K_FINGERPRINT,
+    K_FIREWALLS,
+    K_HETZNER_ID,
+    K_ID,
+    K_INSTANCE_TYPE,
+    K_IP,
+    K_IPV4,
+    K_IPV6,
+    K_KEY_TYPE,
+    K_LABELS,
+    K_LAST_PAGE,
+    K_LOCATION,
+    K_META,
+    K_NAME,
+    K_NEXT_PAGE,
+    K_PAGE,
+    K_PAGINATION,
+    K_PER_PAGE,
+    K_PORT,
+    K_PREVIOUS_PAGE,
+    K_PROTOCOL,
+    K_PUBLIC_KEY,
+    K_PUBLIC_NET,
+    K_REGION,
+    K_RULES,
+    K_SERVER,
+    K_SERVER_TYPE,
+    K_SERVERS,
+    K_SHA256,
+    K_SOURCE_IPS,
+    K_SSH_KEYS,
+    K_STATUS,
+    K_TOTAL_ENTRIES,
+    K_TYPE,
+    K__COUNT
 };
 
-#define K(s, slot) {s, sizeof(s) - 1, slot}
-#define KEND {NULL, 0, 0}
-
-static const struct keymap k_meta[] = {K("pagination", S_PAGINATION), KEND};
-static const struct keymap k_pagination[] = {
-    K("page", S_PG_PAGE), K("per_page", S_PG_PER_PAGE), K("previous_page", S_PG_PREV),
-    K("next_page", S_PG_NEXT), K("last_page", S_PG_LAST), K("total_entries", S_PG_TOTAL),
-    KEND};
-static const struct keymap k_server[] = {
-    K("id", S_ID), K("name", S_NAME), K("status", S_STATUS), K("created", S_CREATED),
-    K("labels", S_LABELS), K("location", S_LOCATION), K("server_type", S_STYPE),
-    K("public_net", S_PUBNET), KEND};
-static const struct keymap k_location[] = {K("name", S_LOCATION_NAME), KEND};
-static const struct keymap k_stype[] = {K("name", S_STYPE_NAME), KEND};
-static const struct keymap k_pubnet[] = {
-    K("ipv4", S_IPV4), K("ipv6", S_IPV6), K("firewalls", S_SRV_FWS), KEND};
-static const struct keymap k_ipv4[] = {K("ip", S_IPV4_IP), KEND};
-static const struct keymap k_ipv6[] = {K("ip", S_IPV6_IP), KEND};
-static const struct keymap k_srv_fw[] = {K("id", S_FWB_ID), K("status", S_FWB_STATUS), KEND};
-static const struct keymap k_key[] = {
-    K("id", S_ID), K("name", S_NAME), K("fingerprint", S_FINGERPRINT),
-    K("public_key", S_PUBLIC_KEY), K("labels", S_LABELS), K("created", S_CREATED), KEND};
-static const struct keymap k_fw[] = {
-    K("id", S_ID), K("name", S_NAME), K("labels", S_LABELS), K("created", S_CREATED),
-    K("rules", S_RULES), K("applied_to", S_APPLIED), KEND};
-static const struct keymap k_rule[] = {
-    K("direction", S_DIRECTION), K("protocol", S_PROTOCOL), K("port", S_PORT),
-    K("description", S_DESCRIPTION), K("source_ips", S_SRC_IPS),
-    K("destination_ips", S_DST_IPS), KEND};
-static const struct keymap k_at_entry[] = {
-    K("type", S_AT_TYPE), K("server", S_AT_SERVER), K("applied_to_resources", S_RESOURCES),
-    KEND};
-static const struct keymap k_at_server[] = {K("id", S_AT_SERVER_ID), KEND};
-static const struct keymap k_resource[] = {K("type", S_RES_TYPE), K("server", S_RES_SERVER), KEND};
-static const struct keymap k_res_server[] = {K("id", S_RES_SERVER_ID), KEND};
-static const struct keymap k_st_server[] = {
-    K("hetzner_id", S_ID), K("name", S_NAME), K("status", S_STATUS), K("created", S_CREATED),
-    K("labels", S_LABELS), K("region", S_LOCATION_NAME), K("instance_type", S_STYPE_NAME),
-    K("ipv4", S_IPV4_IP), K("ipv6", S_IPV6_IP), K("firewalls", S_SRV_FWS), KEND};
-static const struct keymap k_st_key[] = {
-    K("name", S_NAME), K("fingerprint", S_FINGERPRINT), K("sha256", S_SHA256),
-    K("key_type", S_KEY_TYPE), K("bits", S_BITS), K("labels", S_LABELS),
-    K("created", S_CREATED), KEND};
-static const struct keymap k_st_fw[] = {
-    K("name", S_NAME), K("labels", S_LABELS), K("rules", S_RULES),
-    K("servers", S_ST_SERVERS), KEND};
-
-static const struct keymap *const keymaps[C__COUNT] = {
-    [C_META] = k_meta,
-    [C_PAGINATION] = k_pagination,
-    [C_SERVER] = k_server,
-    [C_LOCATION] = k_location,
-    [C_STYPE] = k_stype,
-    [C_PUBNET] = k_pubnet,
-    [C_IPV4] = k_ipv4,
-    [C_IPV6] = k_ipv6,
-    [C_SRV_FW] = k_srv_fw,
-    [C_KEY] = k_key,
-    [C_FW] = k_fw,
-    [C_RULE] = k_rule,
-    [C_AT_ENTRY] = k_at_entry,
-    [C_AT_SERVER] = k_at_server,
-    [C_RESOURCE] = k_resource,
-    [C_RES_SERVER] = k_res_server,
-    [C_ST_SERVER] = k_st_server,
-    [C_ST_KEY] = k_st_key,
-    [C_ST_FW] = k_st_fw,
-};
-
-static enum slot lookup(const struct keymap *m, const unsigned char *k, size_t n)
+/* A map key's enum key: a switch on the length, then compares of that many
+ * bytes (memcmp with a constant size, which compilers inline).  A server
+ * object has about 100 keys, 60 of them in contexts we read: this is the
+ * parser's hottest lookup. */
+static enum key key_of(const unsigned char *k, size_t n)
 {
-    if (!m)
-        return S_SKIP;
-    for (; m->key; m++) {
-        if (m->len == n && memcmp(m->key, k, n) == 0)
-            return (enum slot)m->slot;
+#define IS(lit) (n == sizeof lit - 1 && memcmp(k, lit, sizeof lit - 1) == 0)
+    switch (n) {
+    case 2:
+        return IS("id") ? K_ID : IS("ip") ? K_IP : K_OTHER;
+    case 4:
+        return IS("name")   ? K_NAME
+               : IS("type") ? K_TYPE
+               : IS("ipv4") ? K_IPV4
+               : IS("ipv6") ? K_IPV6
+               : IS("page") ? K_PAGE
+               : IS("port") ? K_PORT
+               : IS("bits") ? K_BITS
+               : IS("meta") ? K_META
+                            : K_OTHER;
+    case 5:
+        return IS("rules") ? K_RULES : K_OTHER;
+    case 6:
+        return IS("status")   ? K_STATUS
+               : IS("labels") ? K_LABELS
+               : IS("server") ? K_SERVER
+               : IS("region") ? K_REGION
+               : IS("sha256") ? K_SHA256
+                              : K_OTHER;
+    case 7:
+        return IS("created") ? K_CREATED : IS("servers") ? K_SERVERS : K_OTHER;
+    case 8:
+        return IS("location")   ? K_LOCATION
+               : IS("protocol") ? K_PROTOCOL
+               : IS("per_page") ? K_PER_PAGE
+               : IS("key_type") ? K_KEY_TYPE
+               : IS("ssh_keys") ? K_SSH_KEYS
+                                : K_OTHER;
+    case 9:
+        return IS("firewalls")   ? K_FIREWALLS
+               : IS("direction") ? K_DIRECTION
+               : IS("next_page") ? K_NEXT_PAGE
+               : IS("last_page") ? K_LAST_PAGE
+                                 : K_OTHER;
+    case 10:
+        return IS("public_net")   ? K_PUBLIC_NET
+               : IS("public_key") ? K_PUBLIC_KEY
+               : IS("source_ips") ? K_SOURCE_IPS
+               : IS("applied_to") ? K_APPLIED_TO
+               : IS("pagination") ? K_PAGINATION
+               : IS("hetzner_id") ? K_HETZNER_ID
+                                  : K_OTHER;
+    case 11:
+        return IS("server_type")   ? K_SERVER_TYPE
+               : IS("fingerprint") ? K_FINGERPRINT
+               : IS("description") ? K_DESCRIPTION
+                                   : K_OTHER;
+    case 13:
+        return IS("previous_page")   ? K_PREVIOUS_PAGE
+               : IS("total_entries") ? K_TOTAL_ENTRIES
+               : IS("instance_type") ? K_INSTANCE_TYPE
+                                     : K_OTHER;
+    case 15:
+        return IS("destination_ips") ? K_DESTINATION_IPS : K_OTHER;
+    case 20:
+        return IS("applied_to_resources") ? K_APPLIED_TO_RESOURCES : K_OTHER;
+    default:
+        return K_OTHER;
     }
-    return S_SKIP;
+#undef IS
 }
+
+/* The slot of each key we read, per object context; S_SKIP (0) elsewhere.
+ * C_TOP (the collection's name depends on the parser) and C_LABELS (any
+ * key) are cb_map_key's. */
+static const unsigned char key_slots[C__COUNT][K__COUNT] = {
+    [C_META] = {[K_PAGINATION] = S_PAGINATION},
+    [C_PAGINATION] = {[K_PAGE] = S_PG_PAGE, [K_PER_PAGE] = S_PG_PER_PAGE,
+                      [K_PREVIOUS_PAGE] = S_PG_PREV, [K_NEXT_PAGE] = S_PG_NEXT,
+                      [K_LAST_PAGE] = S_PG_LAST, [K_TOTAL_ENTRIES] = S_PG_TOTAL},
+    [C_SERVER] = {[K_ID] = S_ID, [K_NAME] = S_NAME, [K_STATUS] = S_STATUS,
+                  [K_CREATED] = S_CREATED, [K_LABELS] = S_LABELS, [K_LOCATION] = S_LOCATION,
+                  [K_SERVER_TYPE] = S_STYPE, [K_PUBLIC_NET] = S_PUBNET},
+    [C_LOCATION] = {[K_NAME] = S_LOCATION_NAME},
+    [C_STYPE] = {[K_NAME] = S_STYPE_NAME},
+    [C_PUBNET] = {[K_IPV4] = S_IPV4, [K_IPV6] = S_IPV6, [K_FIREWALLS] = S_SRV_FWS},
+    [C_IPV4] = {[K_IP] = S_IPV4_IP},
+    [C_IPV6] = {[K_IP] = S_IPV6_IP},
+    [C_SRV_FW] = {[K_ID] = S_FWB_ID, [K_STATUS] = S_FWB_STATUS},
+    [C_KEY] = {[K_ID] = S_ID, [K_NAME] = S_NAME, [K_FINGERPRINT] = S_FINGERPRINT,
+               [K_PUBLIC_KEY] = S_PUBLIC_KEY, [K_LABELS] = S_LABELS, [K_CREATED] = S_CREATED},
+    [C_FW] = {[K_ID] = S_ID, [K_NAME] = S_NAME, [K_LABELS] = S_LABELS, [K_CREATED] = S_CREATED,
+              [K_RULES] = S_RULES, [K_APPLIED_TO] = S_APPLIED},
+    [C_RULE] = {[K_DIRECTION] = S_DIRECTION, [K_PROTOCOL] = S_PROTOCOL, [K_PORT] = S_PORT,
+                [K_DESCRIPTION] = S_DESCRIPTION, [K_SOURCE_IPS] = S_SRC_IPS,
+                [K_DESTINATION_IPS] = S_DST_IPS},
+    [C_AT_ENTRY] = {[K_TYPE] = S_AT_TYPE, [K_SERVER] = S_AT_SERVER,
+                    [K_APPLIED_TO_RESOURCES] = S_RESOURCES},
+    [C_AT_SERVER] = {[K_ID] = S_AT_SERVER_ID},
+    [C_RESOURCE] = {[K_TYPE] = S_RES_TYPE, [K_SERVER] = S_RES_SERVER},
+    [C_RES_SERVER] = {[K_ID] = S_RES_SERVER_ID},
+    [C_ST_SERVER] = {[K_HETZNER_ID] = S_ID, [K_NAME] = S_NAME, [K_STATUS] = S_STATUS,
+                     [K_CREATED] = S_CREATED, [K_LABELS] = S_LABELS,
+                     [K_REGION] = S_LOCATION_NAME, [K_INSTANCE_TYPE] = S_STYPE_NAME,
+                     [K_IPV4] = S_IPV4_IP, [K_IPV6] = S_IPV6_IP, [K_FIREWALLS] = S_SRV_FWS},
+    [C_ST_KEY] = {[K_NAME] = S_NAME, [K_FINGERPRINT] = S_FINGERPRINT, [K_SHA256] = S_SHA256,
+                  [K_KEY_TYPE] = S_KEY_TYPE, [K_BITS] = S_BITS, [K_LABELS] = S_LABELS,
+                  [K_CREATED] = S_CREATED},
+    [C_ST_FW] = {[K_NAME] = S_NAME, [K_LABELS] = S_LABELS, [K_RULES] = S_RULES,
+                 [K_SERVERS] = S_ST_SERVERS},
+};
+
+/* The key of each collection's array in a page. */
+static const unsigned char coll_keys[SLATE_COLL_COUNT] = {
+    [SLATE_COLL_SERVERS] = K_SERVERS,
+    [SLATE_COLL_SSH_KEYS] = K_SSH_KEYS,
+    [SLATE_COLL_FIREWALLS] = K_FIREWALLS,
+};
 
 /* ---- the parser --------------------------------------------------------- */
 
@@ -314,12 +398,16 @@ struct rule_scratch {
     size_t src_start, n_src, dst_start, n_dst;
 };
 
+/* Bytes of the arena chunks kept strings are carved from (keep). */
+#define STR_CHUNK 512
+
 /* A growable vector owned by the parser, reused across records. */
 #define VEC(type) struct { type *v; size_t n, cap; }
-#define VEC_PUSH(vec, x)                                                          \
-    do {                                                                          \
-        (vec).v = slate_grow((vec).v, &(vec).cap, (vec).n + 1, sizeof *(vec).v);  \
-        (vec).v[(vec).n++] = (x);                                                 \
+#define VEC_PUSH(vec, x)                                                              \
+    do {                                                                              \
+        if ((vec).n == (vec).cap)                                                     \
+            (vec).v = slate_grow((vec).v, &(vec).cap, (vec).n + 1, sizeof *(vec).v);  \
+        (vec).v[(vec).n++] = (x);                                                     \
     } while (0)
 
 struct slate_page_parser {
@@ -328,10 +416,12 @@ struct slate_page_parser {
     enum slate_collection coll;
     enum slate_hz_stored stored_kind;
     int64_t stored_id;
+    enum slate_collection kind; /* of the records read (coll, or the stored kind's) */
     struct slate_inventory *inv;
 
     struct frame stack[SLATE_HZ_MAX_DEPTH + 1]; /* [0] is the root */
     int depth;
+    int skip;               /* levels inside a container we do not read */
 
     bool failed, finished, seen_coll;
     struct slate_err err;
@@ -352,9 +442,9 @@ struct slate_page_parser {
     struct slate_server srv;
     struct slate_ssh_key key;
     struct slate_firewall fw;
-    bool pk_set;            /* public_key was a string */
-    struct slate_buf pk;    /* public_key text */
 
+    char *str_next;         /* free part of the current string chunk */
+    size_t str_left;
     char *label_key;        /* key of the label value to come */
     VEC(struct slate_hz_label) labels;
     VEC(struct slate_fw_binding) fwbs;
@@ -441,24 +531,104 @@ static int push(struct slate_page_parser *p, enum ctx c, enum slot s)
     return 1;
 }
 
+/* Enters a container we do not read, or one more level of it. */
+static int skip_in(struct slate_page_parser *p)
+{
+    if (p->depth + p->skip >= SLATE_HZ_MAX_DEPTH)
+        return bad(p, "JSON nested deeper than %d levels", SLATE_HZ_MAX_DEPTH);
+    p->skip++;
+    return 1;
+}
+
+/* Copies n bytes of s to d when every one is in 1..127, text that
+ * slate_hz_arena_text keeps as it is (nearly every string a page has);
+ * false otherwise, with d holding garbage.  Eight bytes at a time: a byte b
+ * has its top bit set in (b - 1) | b exactly when it is 0 or above 127 (a
+ * borrow only starts at a zero byte, which fails anyway).  Short strings,
+ * the most, are two overlapping loads. */
+static bool copy_plain(char *d, const unsigned char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101u, tops = 0x8080808080808080u;
+    uint64_t w, x, bad = 0;
+    if (n >= 8) {
+        size_t i = 0;
+        for (; i + 8 < n; i += 8) {
+            memcpy(&w, s + i, 8);
+            bad |= (w - ones) | w;
+            memcpy(d + i, &w, 8);
+        }
+        memcpy(&w, s + n - 8, 8);
+        bad |= (w - ones) | w;
+        memcpy(d + n - 8, &w, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        w = a;
+        x = b;
+        bad = (w - (uint32_t)ones) | w | (x - (uint32_t)ones) | x;
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            bad |= (uint64_t)(s[i] - 1) | s[i];
+            d[i] = (char)s[i];
+        }
+    }
+    return !(bad & tops);
+}
+
 /* A string we keep, copied into the inventory's arena (cleaned: see
- * slate_hz_arena_text); NULL, after failing, when it is over the limit. */
+ * slate_hz_arena_text); NULL, after failing, when it is over the limit.
+ * A page's short strings are carved from a chunk of the arena the parser
+ * holds until the next reset (inv is borrowed until then), not one
+ * slate_arena_alloc each, and packed without alignment (less memory than
+ * one allocation each, also for pages of a few keys).  Not a stored
+ * record's: its parser reads a few strings and is freed, and a chunk each
+ * would waste most of it. */
 static char *keep(struct slate_page_parser *p, const unsigned char *s, size_t n, enum slot what)
 {
     if (n > SLATE_HZ_MAX_STRING) {
         bad(p, "%s is longer than %d bytes", slot_info[what].name, SLATE_HZ_MAX_STRING);
         return NULL;
     }
-    return slate_hz_arena_text(&p->inv->arena, (const char *)s, n);
+    if (n >= p->str_left) {
+        if (n >= STR_CHUNK / 4 || p->mode == MODE_STORED)
+            return slate_hz_arena_text(&p->inv->arena, (const char *)s, n);
+        p->str_next = slate_arena_alloc(&p->inv->arena, STR_CHUNK);
+        p->str_left = STR_CHUNK;
+    }
+    char *d = p->str_next;
+    if (!copy_plain(d, s, n))
+        return slate_hz_arena_text(&p->inv->arena, (const char *)s, n);
+    d[n] = '\0';
+    p->str_next += n + 1;
+    p->str_left -= n + 1;
+    return d;
+}
+
+/* slate_hz_parse_int, without its per-digit overflow division for the up
+ * to 18 digits that cannot overflow (ids, counts). */
+static bool parse_int(const char *s, size_t n, int64_t *out)
+{
+    size_t neg = n > 0 && s[0] == '-';
+    if (n - neg - 1 >= 18)
+        return slate_hz_parse_int(s, n, out); /* no digits, or 19 and more */
+    int64_t v = 0;
+    for (size_t i = neg; i < n; i++) {
+        unsigned d = (unsigned char)s[i] - '0';
+        if (d > 9)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = neg ? -v : v;
+    return true;
 }
 
 /* Where a string slot's value goes in the record being read. */
 static char **str_target(struct slate_page_parser *p, enum slot s)
 {
-    bool server = p->mode == MODE_PAGE ? p->coll == SLATE_COLL_SERVERS
-                                       : p->stored_kind == SLATE_HZ_STORED_SERVER;
-    bool key = p->mode == MODE_PAGE ? p->coll == SLATE_COLL_SSH_KEYS
-                                    : p->stored_kind == SLATE_HZ_STORED_SSH_KEY;
+    bool server = p->kind == SLATE_COLL_SERVERS, key = p->kind == SLATE_COLL_SSH_KEYS;
     switch (s) {
     case S_NAME: return server ? &p->srv.name : key ? &p->key.name : &p->fw.name;
     case S_CREATED: return server ? &p->srv.created : key ? &p->key.created : &p->fw.created;
@@ -506,8 +676,6 @@ static void begin_item(struct slate_page_parser *p)
     memset(&p->key, 0, sizeof p->key);
     memset(&p->fw, 0, sizeof p->fw);
     p->key.bits = -1;
-    p->pk_set = false;
-    slate_buf_reset(&p->pk);
     p->labels.n = 0;
     p->fwbs.n = 0;
     p->rules.n = 0;
@@ -560,12 +728,7 @@ static int commit_item(struct slate_page_parser *p)
     struct slate_arena *a = &p->inv->arena;
     if (!p->has_id)
         return bad(p, "the object has no %s", id_name(p));
-    enum slate_collection kind =
-        p->mode == MODE_PAGE ? p->coll
-        : p->stored_kind == SLATE_HZ_STORED_SERVER ? SLATE_COLL_SERVERS
-        : p->stored_kind == SLATE_HZ_STORED_SSH_KEY ? SLATE_COLL_SSH_KEYS
-                                                   : SLATE_COLL_FIREWALLS;
-    switch (kind) {
+    switch (p->kind) {
     case SLATE_COLL_SERVERS: {
         struct slate_server s = p->srv;
         s.labels = labels_to_arena(p);
@@ -580,13 +743,6 @@ static int commit_item(struct slate_page_parser *p)
     case SLATE_COLL_SSH_KEYS: {
         struct slate_ssh_key k = p->key;
         k.labels = labels_to_arena(p);
-        if (p->mode == MODE_PAGE) {
-            if (p->pk_set)
-                slate_ssh_public_key_info(p->pk.data, p->pk.len, a, &k.key_type, &k.sha256,
-                                          &k.bits);
-            else
-                k.key_type = k.sha256 = NULL, k.bits = -1;
-        }
         *slate_inventory_add_ssh_key(p->inv) = k;
         break;
     }
@@ -635,13 +791,17 @@ static int end_applied_entry(struct slate_page_parser *p)
 
 /* ---- yajl callbacks ------------------------------------------------------- */
 
+/* Most callbacks come from inside containers we skip or for keys we do not
+ * read.  The callbacks that do real work test that first and do the work in
+ * a function of its own (noinline: the test then needs no stack frame). */
+#define NOINLINE __attribute__((noinline))
+
 static int cb_null(void *ctx)
 {
     P(ctx);
-    struct frame *f = top(p);
-    if (f->ctx == C_SKIP)
+    if (p->skip)
         return 1;
-    enum slot s = f->slot;
+    enum slot s = top(p)->slot;
     char **t;
     switch (s) {
     case S_SKIP: case S_META: case S_PAGINATION: case S_PUBNET:
@@ -668,7 +828,10 @@ static int cb_null(void *ctx)
     case S_RES_TYPE: p->res.type = AT_NONE; return 1;
     case S_AT_SERVER_ID: p->at.has_id = false; return 1;
     case S_RES_SERVER_ID: p->res.has_id = false; return 1;
-    case S_PUBLIC_KEY: p->pk_set = false; return 1;
+    case S_PUBLIC_KEY:
+        p->key.key_type = p->key.sha256 = NULL;
+        p->key.bits = -1;
+        return 1;
     case S_BITS: p->key.bits = -1; return 1;
     case S_FWB_STATUS: p->fwb.status = SLATE_FW_PENDING; return 1;
     default:
@@ -684,21 +847,16 @@ static int cb_boolean(void *ctx, int v)
 {
     (void)v;
     P(ctx);
-    struct frame *f = top(p);
-    if (f->ctx == C_SKIP || f->slot == S_SKIP)
+    if (p->skip || top(p)->slot == S_SKIP)
         return 1;
-    return wrong_type(p, f->slot);
+    return wrong_type(p, top(p)->slot);
 }
 
-static int cb_number(void *ctx, const char *s, size_t n)
+NOINLINE static int read_number(struct slate_page_parser *p, enum slot slot, const char *s,
+                            size_t n)
 {
-    P(ctx);
-    struct frame *f = top(p);
-    if (f->ctx == C_SKIP || f->slot == S_SKIP)
-        return 1;
-    enum slot slot = f->slot;
     int64_t v;
-    bool is_int = slate_hz_parse_int(s, n, &v);
+    bool is_int = parse_int(s, n, &v);
     switch (slot) {
     case S_ID:
         if (!is_int)
@@ -748,21 +906,26 @@ static int cb_number(void *ctx, const char *s, size_t n)
     }
 }
 
-static int cb_string(void *ctx, const unsigned char *s, size_t n)
+static int cb_number(void *ctx, const char *s, size_t n)
 {
     P(ctx);
-    struct frame *f = top(p);
-    if (f->ctx == C_SKIP || f->slot == S_SKIP)
+    if (p->skip || top(p)->slot == S_SKIP)
         return 1;
-    enum slot slot = f->slot;
+    return read_number(p, top(p)->slot, s, n);
+}
+
+NOINLINE static int read_string(struct slate_page_parser *p, enum slot slot,
+                            const unsigned char *s, size_t n)
+{
     char **t, *v;
     switch (slot) {
     case S_PUBLIC_KEY:
+        /* Read where yajl holds it (only pages have it; a repeated key's
+         * last value wins, as for every field). */
         if (n > SLATE_HZ_MAX_STRING)
             return bad(p, "\"public_key\" is longer than %d bytes", SLATE_HZ_MAX_STRING);
-        slate_buf_reset(&p->pk);
-        slate_buf_append(&p->pk, s, n);
-        p->pk_set = true;
+        slate_ssh_public_key_info((const char *)s, n, &p->inv->arena, &p->key.key_type,
+                                  &p->key.sha256, &p->key.bits);
         return 1;
     case S_FWB_STATUS:
         p->fwb.status = n == 7 && memcmp(s, "applied", 7) == 0 ? SLATE_FW_APPLIED
@@ -806,16 +969,23 @@ static int cb_string(void *ctx, const unsigned char *s, size_t n)
     }
 }
 
+static int cb_string(void *ctx, const unsigned char *s, size_t n)
+{
+    P(ctx);
+    if (p->skip || top(p)->slot == S_SKIP)
+        return 1;
+    return read_string(p, top(p)->slot, s, n);
+}
+
 static int cb_start_map(void *ctx)
 {
     P(ctx);
-    struct frame *f = top(p);
-    if (f->ctx == C_SKIP)
-        return push(p, C_SKIP, S_SKIP);
-    enum slot s = f->slot;
+    if (p->skip)
+        return skip_in(p);
+    enum slot s = top(p)->slot;
     switch (s) {
     case S_SKIP:
-        return push(p, C_SKIP, S_SKIP);
+        return skip_in(p);
     case S_TOP:
         return push(p, C_TOP, S_SKIP);
     case S_META:
@@ -882,38 +1052,37 @@ static int cb_start_map(void *ctx)
     }
 }
 
+NOINLINE static int read_label_key(struct slate_page_parser *p, const unsigned char *k, size_t n)
+{
+    if (!(p->label_key = keep(p, k, n, S_LABEL_KEY)))
+        return 0;
+    top(p)->slot = S_LABEL_VALUE;
+    return 1;
+}
+
+NOINLINE static int read_key(struct slate_page_parser *p, const unsigned char *k, size_t n)
+{
+    struct frame *f = top(p);
+    if (f->ctx == C_LABELS)
+        return read_label_key(p, k, n);
+    enum key key = key_of(k, n);
+    if (f->ctx == C_TOP)
+        f->slot = key == coll_keys[p->coll] ? S_COLL : key == K_META ? S_META : S_SKIP;
+    else
+        f->slot = key_slots[f->ctx][key];
+    return 1;
+}
+
 static int cb_map_key(void *ctx, const unsigned char *k, size_t n)
 {
     P(ctx);
-    struct frame *f = top(p);
-    switch (f->ctx) {
-    case C_SKIP:
+    if (p->skip)
         return 1;
-    case C_TOP: {
-        const char *name = slate_collection_name(p->coll);
-        size_t len = strlen(name);
-        if (n == len && memcmp(k, name, n) == 0)
-            f->slot = S_COLL;
-        else if (n == 4 && memcmp(k, "meta", 4) == 0)
-            f->slot = S_META;
-        else
-            f->slot = S_SKIP;
-        return 1;
-    }
-    case C_LABELS:
-        if (!(p->label_key = keep(p, k, n, S_LABEL_KEY)))
-            return 0;
-        f->slot = S_LABEL_VALUE;
-        return 1;
-    default:
-        f->slot = (unsigned char)lookup(keymaps[f->ctx], k, n);
-        return 1;
-    }
+    return read_key(p, k, n);
 }
 
-static int cb_end_map(void *ctx)
+NOINLINE static int end_map(struct slate_page_parser *p)
 {
-    P(ctx);
     enum ctx c = top(p)->ctx;
     p->depth--;
     switch (c) {
@@ -945,16 +1114,25 @@ static int cb_end_map(void *ctx)
     }
 }
 
+static int cb_end_map(void *ctx)
+{
+    P(ctx);
+    if (p->skip) {
+        p->skip--;
+        return 1;
+    }
+    return end_map(p);
+}
+
 static int cb_start_array(void *ctx)
 {
     P(ctx);
-    struct frame *f = top(p);
-    if (f->ctx == C_SKIP)
-        return push(p, C_SKIP, S_SKIP);
-    enum slot s = f->slot;
+    if (p->skip)
+        return skip_in(p);
+    enum slot s = top(p)->slot;
     switch (s) {
     case S_SKIP:
-        return push(p, C_SKIP, S_SKIP);
+        return skip_in(p);
     case S_COLL:
         p->seen_coll = true;
         return push(p, C_ITEMS, S_ITEM);
@@ -991,7 +1169,10 @@ static int cb_start_array(void *ctx)
 static int cb_end_array(void *ctx)
 {
     P(ctx);
-    p->depth--;
+    if (p->skip)
+        p->skip--;
+    else
+        p->depth--;
     return 1;
 }
 
@@ -1022,7 +1203,9 @@ static void start(struct slate_page_parser *p, enum mode mode, enum slate_collec
     p->mode = mode;
     p->coll = c;
     p->inv = inv;
+    p->kind = c;
     p->depth = 0;
+    p->skip = 0;
     p->stack[0].ctx = C_ROOT;
     p->stack[0].slot = mode == MODE_PAGE ? S_TOP : S_ST_ROOT;
     p->failed = p->finished = p->seen_coll = false;
@@ -1033,13 +1216,14 @@ static void start(struct slate_page_parser *p, enum mode mode, enum slate_collec
     p->item_no = 0;
     p->in_item = false;
     p->label_key = NULL;
+    p->str_next = NULL;
+    p->str_left = 0;
 }
 
 struct slate_page_parser *slate_page_parser_new(enum slate_collection c,
                                                 struct slate_inventory *inv)
 {
     struct slate_page_parser *p = slate_calloc(1, sizeof *p);
-    slate_buf_init(&p->pk);
     start(p, MODE_PAGE, c, inv);
     return p;
 }
@@ -1056,7 +1240,6 @@ void slate_page_parser_free(struct slate_page_parser *p)
         return;
     if (p->h)
         yajl_free(p->h);
-    slate_buf_free(&p->pk);
     slate_free(p->labels.v);
     slate_free(p->fwbs.v);
     slate_free(p->rules.v);
@@ -1158,9 +1341,11 @@ int slate_hz_parse_stored(enum slate_hz_stored kind, int64_t id, const char *jso
                           struct slate_inventory *inv, struct slate_err *err)
 {
     struct slate_page_parser *p = slate_calloc(1, sizeof *p);
-    slate_buf_init(&p->pk);
     start(p, MODE_STORED, SLATE_COLL_SERVERS, inv);
     p->stored_kind = kind;
+    p->kind = kind == SLATE_HZ_STORED_SERVER    ? SLATE_COLL_SERVERS
+              : kind == SLATE_HZ_STORED_SSH_KEY ? SLATE_COLL_SSH_KEYS
+                                                : SLATE_COLL_FIREWALLS;
     p->stored_id = id;
     size_t before = kind == SLATE_HZ_STORED_SERVER    ? inv->n_servers
                     : kind == SLATE_HZ_STORED_SSH_KEY ? inv->n_ssh_keys

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
+#include "../../src/hetzner/hetzner_int.h"
 #include "slate/hetzner.h"
 #include "unit.h"
 
@@ -923,6 +926,199 @@ TEST(labels_sorted_last_duplicate_wins)
     slate_inventory_free(&inv);
 }
 
+/* Labels in canonical order whatever their number and repeats: what the
+ * parser gives is what slate_hz_labels_canonical makes of the labels. */
+TEST(labels_canonical_any_count)
+{
+    for (int round = 0; round < 300; round++) {
+        size_t n = (size_t)(rng() % 40);
+        struct slate_hz_label want[40];
+        char keys[40][4], values[40][8];
+        struct slate_buf b;
+        slate_buf_init(&b);
+        slate_buf_puts(&b, "{\"servers\":[{\"id\":1,\"labels\":{");
+        for (size_t i = 0; i < n; i++) {
+            /* Few distinct keys: duplicates are frequent. */
+            snprintf(keys[i], sizeof keys[i], "%c%c", (char)('a' + rng() % 6),
+                     (char)('a' + rng() % 3));
+            snprintf(values[i], sizeof values[i], "%zu", i);
+            slate_buf_printf(&b, "%s\"%s\":\"%s\"", i ? "," : "", keys[i], values[i]);
+            want[i] = (struct slate_hz_label){keys[i], values[i], i};
+        }
+        slate_buf_puts(&b, "}}]}");
+        size_t m = slate_hz_labels_canonical(want, n);
+        struct slate_inventory inv;
+        slate_inventory_init(&inv);
+        struct result r = parse(SLATE_COLL_SERVERS, b.data, b.len, RANDOM, &inv);
+        REQUIRE(r.rc == 0);
+        const struct slate_labels *l = &inv.servers[0].labels;
+        REQUIRE(l->n == m);
+        for (size_t i = 0; i < m; i++) {
+            CHECK_STR(l->v[i].key, want[i].key);
+            CHECK_STR(l->v[i].value, want[i].value);
+        }
+        slate_inventory_free(&inv);
+        slate_buf_free(&b);
+    }
+}
+
+/* Every kept string of every length is the cleaned text: the plain ASCII
+ * copy and the cleaning path (NUL, bytes above 127, bad UTF-8) meet at each
+ * position, whatever the length. */
+TEST(kept_strings_every_length_and_position)
+{
+    const char *odd[] = {"\\u0000", "\xc3\xa9", "\\u00e9", "\\udc00", "\x7f", "\\u0001"};
+    for (size_t len = 0; len < 40; len++) {
+        for (size_t pos = 0; pos <= len; pos++) {
+            for (size_t o = 0; o < sizeof odd / sizeof odd[0]; o++) {
+                if (pos == len && o > 0)
+                    break; /* pos == len: plain text only, once */
+                struct slate_buf text, b;
+                slate_buf_init(&text);
+                slate_buf_init(&b);
+                for (size_t i = 0; i < len; i++) {
+                    if (i == pos)
+                        slate_buf_puts(&text, odd[o]);
+                    else
+                        slate_buf_printf(&text, "%c", (char)('a' + (i * 7 + len) % 26));
+                }
+                slate_buf_printf(&b, "{\"servers\":[{\"id\":1,\"name\":\"%s\",\"labels\":"
+                                     "{\"%s\":\"v\"}}]}",
+                                 text.data ? text.data : "", text.data ? text.data : "");
+                struct slate_inventory inv;
+                slate_inventory_init(&inv);
+                struct result r = parse(SLATE_COLL_SERVERS, b.data, b.len, WHOLE, &inv);
+                REQUIRE(r.rc == 0);
+                /* What yajl hands over for the text, cleaned as the
+                 * arena does it. */
+                struct slate_inventory ref;
+                slate_inventory_init(&ref);
+                slate_buf_reset(&b);
+                slate_buf_printf(&b, "{\"hetzner_id\":1,\"name\":\"%s\"}",
+                                 text.data ? text.data : "");
+                struct slate_err err;
+                REQUIRE(slate_server_from_asset_json(b.data, b.len, &ref, &err) == 0);
+                CHECK_STR(inv.servers[0].name, ref.servers[0].name);
+                REQUIRE(inv.servers[0].labels.n == 1);
+                CHECK_STR(inv.servers[0].labels.v[0].key, ref.servers[0].name);
+                CHECK(slate_valid_utf8(inv.servers[0].name, strlen(inv.servers[0].name)));
+                slate_inventory_free(&ref);
+                slate_inventory_free(&inv);
+                slate_buf_free(&text);
+                slate_buf_free(&b);
+            }
+        }
+    }
+    /* Many strings of many lengths on one page: chunk after chunk, and the
+     * long ones beside them, each string intact. */
+    static const char pad[] = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                              "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+    struct slate_buf b;
+    slate_buf_init(&b);
+    slate_buf_puts(&b, "{\"firewalls\":[{\"id\":1,\"rules\":[{\"source_ips\":[");
+    for (int i = 0; i < 3000; i++)
+        slate_buf_printf(&b, "%s\"10.%d.%d.0/%d%.*s\"", i ? "," : "", i / 256, i % 256,
+                         i % 33, i % 7 ? i % 5 : i % 140, pad);
+    slate_buf_puts(&b, "]}]}]}");
+    struct slate_inventory inv;
+    slate_inventory_init(&inv);
+    struct result r = parse(SLATE_COLL_FIREWALLS, b.data, b.len, RANDOM, &inv);
+    REQUIRE(r.rc == 0);
+    REQUIRE(inv.firewalls[0].rules[0].n_source_ips == 3000);
+    for (int i = 0; i < 3000; i++) {
+        char want[200];
+        snprintf(want, sizeof want, "10.%d.%d.0/%d%.*s", i / 256, i % 256, i % 33,
+                 i % 7 ? i % 5 : i % 140, pad);
+        CHECK_STR(inv.firewalls[0].rules[0].source_ips[i], want);
+    }
+    slate_inventory_free(&inv);
+    slate_buf_free(&b);
+}
+
+/* Keys that differ from ours in one byte, or in length, are not ours; ours
+ * are found in every context, also escaped. */
+TEST(keys_near_misses_are_skipped)
+{
+    struct slate_inventory inv;
+    slate_inventory_init(&inv);
+    struct result r = parse_str(SLATE_COLL_SERVERS,
+        "{\"server\":[],\"servers \":[],\"servers\":[{\"i\":5,\"idd\":6,\"id\":1,\"Id\":7,"
+        "\"nama\":\"x\",\"\\u006eame\":\"n\",\"namf\":\"y\",\"labelz\":{\"a\":\"b\"},"
+        "\"status\":\"s\",\"statuz\":\"t\",\"creates\":\"u\",\"locatioN\":{\"name\":\"l\"},"
+        "\"location\":{\"nam\":\"w\",\"name\":\"hel1\",\"names\":\"z\"},"
+        "\"server_typ\":{\"name\":\"q\"},\"server_type\":{\"name\":\"cx\",\"id\":3},"
+        "\"public_ne\":{},\"public_net\":{\"ipv5\":{\"ip\":\"9\"},\"ipv4\":{\"ip\":\"1.2.3.4\","
+        "\"ipp\":\"8\"},\"ipv6\":{\"i\":\"7\",\"ip\":\"::/64\"},\"firewall\":[1],"
+        "\"firewalls\":[{\"idx\":2,\"id\":3,\"statu\":\"x\",\"status\":\"applied\"}]}}],"
+        "\"meta\":{\"paginatio\":{\"page\":9},\"pagination\":{\"pagex\":7,\"page\":2}},"
+        "\"metb\":{\"pagination\":{\"page\":5}}}",
+        &inv);
+    if (r.rc)
+        fprintf(stderr, "%s\n", r.err.msg);
+    REQUIRE(r.rc == 0);
+    REQUIRE(inv.n_servers == 1);
+    const struct slate_server *s = &inv.servers[0];
+    CHECK_INT(s->id, 1);
+    CHECK_STR(s->name, "n");
+    CHECK_STR(s->status, "s");
+    CHECK(s->created == NULL);
+    CHECK_INT(s->labels.n, 0);
+    CHECK_STR(s->location, "hel1");
+    CHECK_STR(s->server_type, "cx");
+    CHECK_STR(s->ipv4, "1.2.3.4");
+    CHECK_STR(s->ipv6, "::/64");
+    REQUIRE(s->n_firewalls == 1);
+    CHECK_INT(s->firewalls[0].id, 3);
+    CHECK_INT(s->firewalls[0].status, SLATE_FW_APPLIED);
+    CHECK_INT(r.pg.page, 2);
+    slate_inventory_free(&inv);
+}
+
+/* The depth limit counts the levels of skipped containers exactly as those
+ * of read ones: 64 levels in all are fine, 65 are not, wherever they are. */
+TEST(depth_limit_in_skipped_containers)
+{
+    /* Levels the prefix opens before the nesting starts. */
+    const struct {
+        const char *prefix, *suffix;
+        int levels;
+    } at[] = {
+        {"{\"servers\":[],\"x\":", "}", 1},
+        {"{\"servers\":[{\"id\":1,\"x\":", "}]}", 3},
+        {"{\"servers\":[{\"id\":1,\"public_net\":{\"ipv4\":{\"x\":", "}}}]}", 5},
+        {"{\"servers\":[{\"id\":1,\"public_net\":{\"firewalls\":[{\"id\":2,\"x\":", "}]}}]}", 6},
+    };
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        for (int extra = 0; extra < 2; extra++) {
+            int n = 64 - at[i].levels + extra;
+            struct slate_buf b;
+            slate_buf_init(&b);
+            slate_buf_puts(&b, at[i].prefix);
+            for (int k = 0; k < n; k++)
+                slate_buf_puts(&b, k % 2 ? "{\"a\":" : "[");
+            slate_buf_puts(&b, "1");
+            for (int k = n - 1; k >= 0; k--)
+                slate_buf_puts(&b, k % 2 ? "}" : "]");
+            slate_buf_puts(&b, at[i].suffix);
+            for (int mode = 0; mode < 3; mode++) {
+                struct slate_inventory inv;
+                slate_inventory_init(&inv);
+                struct result r = parse(SLATE_COLL_SERVERS, b.data, b.len, (enum split)mode, &inv);
+                if (extra) {
+                    CHECK_INT(r.rc, -1);
+                    CHECK(strstr(r.err.msg, "JSON nested deeper than 64 levels") != NULL);
+                } else {
+                    if (r.rc)
+                        fprintf(stderr, "%s: %s\n", at[i].prefix, r.err.msg);
+                    CHECK_INT(r.rc, 0);
+                }
+                slate_inventory_free(&inv);
+            }
+            slate_buf_free(&b);
+        }
+    }
+}
+
 TEST(nul_and_bad_utf8_escapes_are_cleaned)
 {
     struct slate_inventory inv;
@@ -1102,6 +1298,148 @@ TEST(api_error_variants_and_junk)
     slate_buf_free(&b);
 }
 
+/* ---- base64 ---- */
+
+/* Our decoder against sodium_base642bin, as sshkey.c used it (ignore NULL,
+ * VARIANT_ORIGINAL, the end reported): the same verdict, bytes and end. */
+static void check_b64_like_sodium(const char *s, size_t n)
+{
+    unsigned char ours[256], theirs[256];
+    size_t our_len = 0, used = 0, their_len = 0;
+    const char *end = NULL;
+    REQUIRE(n / 4 * 3 + 3 <= sizeof ours);
+    bool ok = slate_hz_base64_decode(s, n, ours, &our_len, &used);
+    bool sok = sodium_base642bin(theirs, sizeof theirs, s, n, NULL, &their_len, &end,
+                                 sodium_base64_VARIANT_ORIGINAL) == 0;
+    if (ok != sok || (ok && (used != (size_t)(end - s) || our_len != their_len ||
+                             memcmp(ours, theirs, our_len) != 0))) {
+        fprintf(stderr, "base64 \"%.*s\": ours %d used %zu len %zu, sodium %d end %zu len %zu\n",
+                (int)n, s, ok, used, our_len, sok, end ? (size_t)(end - s) : 0, their_len);
+        unit_failures++;
+    }
+}
+
+TEST(base64_decode_like_sodium)
+{
+    REQUIRE(sodium_init() >= 0);
+    static const struct {
+        const char *in;
+        bool ok;
+        const char *out; /* the bytes, when ok */
+        size_t used;
+    } cases[] = {
+        {"", true, "", 0},
+        {"Zg==", true, "f", 4},
+        {"Zm8=", true, "fo", 4},
+        {"Zm9v", true, "foo", 4},
+        {"Zm9vYg==", true, "foob", 8},
+        {"Zm9vYmE=", true, "fooba", 8},
+        {"Zm9vYmFy", true, "foobar", 8},
+        {"+/+/", true, "\xfb\xff\xbf", 4},
+        /* padding missing, short or in the middle */
+        {"Zg", false, NULL, 0},
+        {"Zg=", false, NULL, 0},
+        {"Zm8", false, NULL, 0},
+        {"Z===", false, NULL, 0},
+        {"Z", false, NULL, 0},
+        {"Zm9vY", false, NULL, 0},
+        {"Zg=A", false, NULL, 0},
+        /* bits after the last byte that are not zero */
+        {"Zh==", false, NULL, 0},
+        {"Zm9=", false, NULL, 0},
+        /* the base64 ends at the first other character or after its padding:
+         * what follows is the caller's (sshkey.c wants the field's end) */
+        {"Zm9v!", true, "foo", 4},
+        {"Zm9v Zm9v", true, "foo", 4},
+        {"Zg===", true, "f", 4},
+        {"Zg==Zg==", true, "f", 4},
+        {"=", true, "", 0},
+        {"-_-_", true, "", 0},
+        {"Zm9-", false, NULL, 0},
+        {"Zm_v", false, NULL, 0},
+        {"Zm9v\n", true, "foo", 4},
+        {"Zm\0v", false, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *in = cases[i].in;
+        size_t n = i == sizeof cases / sizeof cases[0] - 1 ? 4 : strlen(in);
+        unsigned char out[64];
+        size_t len = 0, used = 0;
+        bool ok = slate_hz_base64_decode(in, n, out, &len, &used);
+        if (ok != cases[i].ok)
+            fprintf(stderr, "case \"%s\": %d\n", in, ok);
+        CHECK(ok == cases[i].ok);
+        if (ok && cases[i].ok) {
+            CHECK_INT(used, cases[i].used);
+            CHECK_INT(len, strlen(cases[i].out));
+            CHECK(memcmp(out, cases[i].out, len) == 0);
+        }
+        check_b64_like_sodium(in, n);
+    }
+
+    /* Random strings of base64 characters, padding and junk. */
+    static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                                "====AQgw  -_.\n\t\r!";
+    char s[40];
+    for (int round = 0; round < 200000; round++) {
+        size_t n = (size_t)(rng() % sizeof s);
+        for (size_t i = 0; i < n; i++)
+            s[i] = rng() % 50 ? chars[rng() % (sizeof chars - 1)] : (char)(rng() % 128);
+        check_b64_like_sodium(s, n);
+    }
+    /* Real encodings of random bytes, cut and with trailing junk. */
+    for (int round = 0; round < 20000; round++) {
+        unsigned char bin[100];
+        size_t n = (size_t)(rng() % sizeof bin);
+        for (size_t i = 0; i < n; i++)
+            bin[i] = (unsigned char)rng();
+        char b64[sodium_base64_ENCODED_LEN(100, sodium_base64_VARIANT_ORIGINAL)];
+        sodium_bin2base64(b64, sizeof b64, bin, n, sodium_base64_VARIANT_ORIGINAL);
+        size_t len = strlen(b64);
+        unsigned char out[sizeof b64 / 4 * 3 + 3];
+        size_t out_len = 0, used = 0;
+        CHECK(slate_hz_base64_decode(b64, len, out, &out_len, &used));
+        CHECK_INT(used, len);
+        CHECK(out_len == n && memcmp(out, bin, n) == 0);
+        size_t cut = round % 3 ? len : (size_t)(rng() % (len + 1));
+        if (round % 5 == 0 && cut < len)
+            b64[cut++] = " =A!"[rng() % 4];
+        check_b64_like_sodium(b64, cut);
+    }
+
+    /* Bytes above 127 are not base64.  libsodium 1.0.18 reads its input as
+     * char: where char is signed (x86) they pass its constant-time range
+     * tests as '/', where it is unsigned (arm64) they stop the base64, as
+     * here.  We stop, the same on every machine. */
+    for (int c = 0x80; c < 0x100; c++) {
+        char in[5] = {'Z', 'm', '9', 'v', (char)c};
+        unsigned char out[8];
+        size_t len = 0, used = 0;
+        CHECK(slate_hz_base64_decode(in, 5, out, &len, &used));
+        CHECK_INT(used, 4);
+        in[3] = (char)c; /* "Zm9" and the byte */
+        CHECK(!slate_hz_base64_decode(in, 4, out, &len, &used));
+    }
+}
+
+TEST(base64_encode_like_sodium)
+{
+    REQUIRE(sodium_init() >= 0);
+    for (int round = 0; round < 20000; round++) {
+        unsigned char bin[70];
+        size_t n = (size_t)(round % 71);
+        for (size_t i = 0; i < n; i++)
+            bin[i] = (unsigned char)rng();
+        char ours[(70 + 2) / 3 * 4 + 1];
+        char theirs[sodium_base64_ENCODED_LEN(70, sodium_base64_VARIANT_ORIGINAL_NO_PADDING)];
+        memset(ours, 'x', sizeof ours);
+        size_t len = slate_hz_base64_encode(ours, bin, n);
+        sodium_bin2base64(theirs, sizeof theirs, bin, n, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+        CHECK_STR(ours, theirs);
+        CHECK_INT(len, strlen(theirs));
+    }
+}
+
 /* ---- SSH keys ---- */
 
 /* Generated with ssh-keygen (OpenSSH 9.2) for this test; expected values are
@@ -1211,6 +1549,12 @@ TEST(ssh_key_undecodable)
         "ssh-ed25519 ////",
         "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAILEymljEsBcEh0Ah0H4Mj1zAHYYMM2jXgC0lfSkcmvJ4",
         "ecdsa-sha2-nistp256",
+        /* the field goes on after the base64: junk, padding, a byte above 127 */
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILEymljEsBcEh0Ah0H4Mj1zAHYYMM2jXgC0lfSkcmvJ4! c",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILEymljEsBcEh0Ah0H4Mj1zAHYYMM2jXgC0lfSkcmvJ4-",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILEymljEsBcEh0Ah0H4Mj1zAHYYMM2jXgC0lfSkcmvJ4\xc3\xa9",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILEymljEsBcEh0Ah0H4Mj1zAHYYMM2jXgC0lfSkcmvJ\xff",
+        "ssh-ed25519 -AAAC3NzaC1lZDI1NTE5AAAAILEymljEsBcEh0Ah0H4Mj1zAHYYMM2jXgC0lfSkcmvJ4",
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         struct slate_arena a;
