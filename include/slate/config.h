@@ -46,6 +46,7 @@ struct slate_config {
     int64_t http_max_conns_host;
     int64_t http_max_conns;
     int64_t page_concurrency;    /* pages of one collection fetched at once */
+    int64_t sync_hold_bytes;     /* pages kept for the commit, worker-wide */
     int64_t ssh_broad_ipv4;
     int64_t ssh_broad_ipv6;
     int64_t sync_interval_s;     /* scheduled syncs; 0: none */

@@ -89,6 +89,8 @@ static const struct opt opts[] = {
      "connections in total"},
     {"page-concurrency", "SLATE_PAGE_CONCURRENCY", K_INT, S(page_concurrency), "4", 1, 64,
      "pages of one collection fetched at once"},
+    {"sync-hold-bytes", "SLATE_SYNC_HOLD_BYTES", K_INT, S(sync_hold_bytes), "8388608", 0, 1073741824,
+     "memory for small projects' pages kept for their commit instead of staged in Redis (0: stage all)"},
     {"ssh-broad-ipv4", "SLATE_SSH_BROAD_IPV4_PREFIX", K_INT, S(ssh_broad_ipv4), "8", 0, 32,
      "an allowed IPv4 range this wide (/N) counts as the internet"},
     {"ssh-broad-ipv6", "SLATE_SSH_BROAD_IPV6_PREFIX", K_INT, S(ssh_broad_ipv6), "32", 0, 128,

@@ -46,7 +46,7 @@ void slate_argv_str(struct slate_argv *a, const char *s)
 
 struct slate_buf *slate_argv_open(struct slate_argv *a)
 {
-    if (!a->text.data && spare.data) {
+    if (!a->text.data && spare.data && !a->kept) {
         a->text = spare;
         slate_buf_init(&spare);
         slate_buf_reset(&a->text);
@@ -67,6 +67,19 @@ void slate_argv_copy(struct slate_argv *a, const char *s, size_t n)
 {
     slate_buf_append(slate_argv_open(a), s, n);
     slate_argv_close(a);
+}
+
+void slate_argv_extend(struct slate_argv *a, const struct slate_argv *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        const char *p = src->off[i] != BORROWED ? src->text.data + src->off[i] : src->v[i];
+        push(a, p, BORROWED, src->len[i]);
+    }
+}
+
+size_t slate_argv_bytes(const struct slate_argv *a)
+{
+    return a->text.cap + a->cap * (sizeof *a->v + sizeof *a->off + sizeof *a->len);
 }
 
 void slate_argv_own(struct slate_argv *a, char *s)
@@ -100,13 +113,15 @@ void slate_argv_free(struct slate_argv *a)
     slate_free(a->v);
     slate_free(a->off);
     slate_free(a->len);
-    if (a->text.cap <= SPARE_MAX && a->text.cap > spare.cap) {
+    if (!a->kept && a->text.cap <= SPARE_MAX && a->text.cap > spare.cap) {
         slate_buf_free(&spare);
         spare = a->text;
     } else {
         slate_buf_free(&a->text);
     }
+    bool kept = a->kept;
     memset(a, 0, sizeof *a);
+    a->kept = kept;
 }
 
 int slate_argv_send(struct slate_redis *r, int64_t timeout, struct slate_argv *a,

@@ -143,7 +143,7 @@ static void deliver(struct fetch *f)
             continue;
         }
         f->servers += p->inv.n_servers;
-        f->page_cb(f->ud, &p->inv, &f->side);
+        f->page_cb(f->ud, p->number, &p->inv, &f->side);
         page_free(p);
     }
     f->n_pages = kept;
@@ -590,6 +590,12 @@ struct fetch *fetch_start(struct slate_env *env, const char *token, const char *
         return NULL;
     }
     return f;
+}
+
+int64_t fetch_server_pages(const struct fetch *f)
+{
+    const struct coll *col = &f->colls[SLATE_COLL_SERVERS];
+    return col->sequential ? 0 : col->last_page;
 }
 
 static void on_throttle_closed(uv_handle_t *h)

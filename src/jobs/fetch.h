@@ -40,9 +40,10 @@ struct fetch_result {
 
 /* progress: pages done / pages known so far (may be NULL). */
 typedef void fetch_progress_cb(void *ud, unsigned done, unsigned known);
-/* A page of servers (page->servers), with every SSH key and firewall of the
- * project (side); both are valid only during the call. */
-typedef void fetch_page_cb(void *ud, const struct slate_inventory *page,
+/* A page of servers (page->servers), with its number in the API's listing
+ * and every SSH key and firewall of the project (side); both are valid only
+ * during the call.  Pages come in the order they arrive, not by number. */
+typedef void fetch_page_cb(void *ud, int64_t number, const struct slate_inventory *page,
                            const struct slate_inventory *side);
 /* Called exactly once (unless fetch_start returned NULL).  On success every
  * page of servers was handed to the page callback, and `side` holds every
@@ -55,6 +56,9 @@ typedef void fetch_done_cb(void *ud, const struct fetch_result *res,
 struct fetch *fetch_start(struct slate_env *env, const char *token, const char *log_id,
                           fetch_progress_cb *progress, fetch_page_cb *page, fetch_done_cb *done,
                           void *ud, struct slate_err *err);
+/* How many pages of servers the project has, once page 1 said so (0 while
+ * unknown, or when next_page is followed instead). */
+int64_t fetch_server_pages(const struct fetch *f);
 /* Frees the fetch and its inventory; call after done (or never started). */
 void fetch_free(struct fetch *f);
 

@@ -31,6 +31,11 @@
 #include "slate/hetzner.h"
 #include "slate/log.h"
 
+/* Pages of servers of a project this small are kept for the commit rather
+ * than staged (see on_server_page), up to SLATE_SYNC_HOLD_BYTES for all the
+ * worker's jobs. */
+#define HOLD_PAGES 4
+
 struct handler {
     struct slate_run *run;
     struct slate_env *env;
@@ -64,7 +69,10 @@ struct handler {
     long checked[8];
     size_t counts[8][3];              /* failing, not_applicable, errors per test */
     int pending_stages;               /* page writes not yet answered */
-    unsigned pages_staged;
+    size_t servers_staged;            /* in the staging hash, for the commit's check */
+    bool staging;                     /* pages go to Redis as they come */
+    struct slate_argv held, held_findings; /* or wait in memory for the commit */
+    size_t held_servers, held_pages, held_bytes;
     bool fetched;
     enum slate_code stage_code;
     char stage_error[SLATE_ERR_MSG_MAX];
@@ -139,6 +147,17 @@ static void add_fence_args(struct handler *h, struct slate_argv *a, bool lease)
     slate_argv_str(a, lease ? h->lease_token : "");
 }
 
+/* Frees the pages a job kept for its commit (on_server_page). */
+static void drop_held(struct handler *h)
+{
+    h->env->held_bytes -= h->held_bytes;
+    h->held_bytes = 0;
+    h->held_servers = 0;
+    h->held_pages = 0;
+    slate_argv_free(&h->held);
+    slate_argv_free(&h->held_findings);
+}
+
 static void free_handler(struct handler *h)
 {
     slate_free(h->k_int);
@@ -167,6 +186,7 @@ static void free_handler(struct handler *h)
     slate_free(h->members.v);
     slate_free(h->owners.v);
     slate_free(h->tests_summary);
+    drop_held(h);
     slate_free(h);
 }
 
@@ -652,7 +672,7 @@ static void commit(struct handler *h)
     slate_argv_int(&a, h->fres.rl_limit);
     slate_argv_int(&a, h->fres.rl_remaining);
     slate_argv_int(&a, h->fres.rl_reset);
-    slate_argv_int(&a, (long long)h->servers);
+    slate_argv_int(&a, (long long)h->servers_staged);
     const struct slate_inventory *inv = h->side;
     slate_argv_int(&a, (long long)inv->n_ssh_keys);
     for (size_t i = 0; i < inv->n_ssh_keys; i++) {
@@ -666,8 +686,17 @@ static void commit(struct handler *h)
         slate_firewall_json(&inv->firewalls[i], slate_argv_open(&a));
         slate_argv_close(&a);
     }
+    slate_argv_int(&a, (long long)h->held_servers);
+    slate_argv_extend(&a, &h->held);
+    slate_argv_int(&a, (long long)h->held_findings.n / 2);
+    slate_argv_extend(&a, &h->held_findings);
     add_streamed_tests(h, &a);
-    if (hsend(h, &a, on_committed) != 0)
+    if (h->held_pages)
+        slate_metric_add(h->env->m.sync_pages, (const char *[]){"held"}, (double)h->held_pages);
+    int rc = hsend(h, &a, on_committed);
+    /* Sent (hiredis copied it) or not, what was kept is no longer needed. */
+    drop_held(h);
+    if (rc != 0)
         redis_unreachable(h);
 }
 
@@ -712,29 +741,22 @@ static void on_staged(redisReply *reply, const char *error, void *ud)
     maybe_commit(h);
 }
 
-/* A page of servers: its assets staged, its servers judged, then it is
- * freed by the fetch.  Memory stays one page per page in flight. */
-static void on_server_page(void *ud, const struct slate_inventory *page,
-                           const struct slate_inventory *side)
+/* A page's assets (id/json pairs) into `assets`, and the findings the
+ * page gives each per-server test ("<test>|<list>|<page>" / items pairs)
+ * into `findings`. */
+static void write_page(struct handler *h, int64_t number, const struct slate_inventory *page,
+                       const struct slate_inventory *side, struct slate_argv *assets,
+                       struct slate_argv *findings)
 {
-    struct handler *h = ud;
     struct slate_inventory view = *side;
     view.servers = page->servers;
     view.n_servers = page->n_servers;
-    h->servers += page->n_servers;
     struct slate_check_input in = check_input(h, &view);
-
-    struct slate_argv a = {0};
-    add_fence(h, &a, slate_lua_stage_page, 5);
-    slate_argv_str(&a, h->k_stage_assets);
-    slate_argv_str(&a, h->k_stage_tests);
-    add_fence_args(h, &a, true);
-    slate_argv_int(&a, (long long)page->n_servers);
     for (size_t i = 0; i < page->n_servers; i++) {
         char id[SLATE_ASSET_ID_MAX];
-        slate_argv_copy(&a, id, slate_asset_id(id, h->job->integration, page->servers[i].id));
-        slate_server_asset_json(&page->servers[i], h->job->integration, slate_argv_open(&a));
-        slate_argv_close(&a);
+        slate_argv_copy(assets, id, slate_asset_id(id, h->job->integration, page->servers[i].id));
+        slate_server_asset_json(&page->servers[i], h->job->integration, slate_argv_open(assets));
+        slate_argv_close(assets);
     }
     static const char *const lists[3] = {"failing", "not_applicable", "errors"};
     for (size_t t = 0; t < slate_n_checks && t < 8; t++) {
@@ -747,25 +769,84 @@ static void on_server_page(void *ud, const struct slate_inventory *page,
             if (!f[l]->n)
                 continue;
             h->counts[t][l] += f[l]->n;
-            struct slate_buf *field = slate_argv_open(&a);
+            struct slate_buf *field = slate_argv_open(findings);
             slate_buf_puts(field, slate_checks[t].id);
             slate_buf_append(field, "|", 1);
             slate_buf_puts(field, lists[l]);
             slate_buf_append(field, "|", 1);
-            slate_buf_int(field, h->pages_staged);
-            slate_argv_close(&a);
-            slate_findings_json_items(f[l], slate_argv_open(&a));
-            slate_argv_close(&a);
+            /* The page's number, not its arrival: the findings are joined
+             * in the API's order, whatever order the pages came in. */
+            slate_buf_int(field, number);
+            slate_argv_close(findings);
+            slate_findings_json_items(f[l], slate_argv_open(findings));
+            slate_argv_close(findings);
         }
         h->checked[t] += r.checked;
         slate_check_result_free(&r);
     }
-    h->pages_staged++;
+}
+
+/* Writes pages' assets and findings to the staging hashes (one fenced
+ * script); the commit checks that every staged server is there. */
+static void stage(struct handler *h, const struct slate_argv *assets,
+                  const struct slate_argv *findings, size_t n_servers)
+{
+    struct slate_argv a = {0};
+    add_fence(h, &a, slate_lua_stage_page, 5);
+    slate_argv_str(&a, h->k_stage_assets);
+    slate_argv_str(&a, h->k_stage_tests);
+    add_fence_args(h, &a, true);
+    slate_argv_int(&a, (long long)n_servers);
+    slate_argv_extend(&a, assets);
+    slate_argv_extend(&a, findings);
+    h->servers_staged += n_servers;
     if (hsend(h, &a, on_staged) == 0) {
         h->pending_stages++;
     } else if (h->stage_code == SLATE_E_OK) {
         h->stage_code = SLATE_E_INTERNAL;
         snprintf(h->stage_error, sizeof h->stage_error, "Redis is not reachable");
+    }
+}
+
+/* A page of servers: its servers judged, its assets and findings kept for
+ * the commit or staged in Redis, then the fetch frees it.
+ *
+ * Staging costs Redis twice (each page written to a staging hash, then read
+ * back by the commit) and a small project does not need it: the pages of a
+ * project of at most HOLD_PAGES pages are kept in memory and go to Redis
+ * with the commit, while the worker's jobs keep at most
+ * SLATE_SYNC_HOLD_BYTES so.  Past that, what a job kept is staged and it stages from then
+ * on; a bigger project stages every page as it comes, so memory still grows
+ * with the page, not with the project. */
+static void on_server_page(void *ud, int64_t number, const struct slate_inventory *page,
+                           const struct slate_inventory *side)
+{
+    struct handler *h = ud;
+    h->servers += page->n_servers;
+    int64_t pages = fetch_server_pages(h->fetch);
+    if (!h->staging && (pages <= 0 || pages > HOLD_PAGES || h->env->cfg->sync_hold_bytes == 0))
+        h->staging = true;
+    if (h->staging) {
+        struct slate_argv assets = {0}, findings = {0};
+        write_page(h, number, page, side, &assets, &findings);
+        stage(h, &assets, &findings, page->n_servers);
+        slate_argv_free(&assets);
+        slate_argv_free(&findings);
+        slate_metric_add(h->env->m.sync_pages, (const char *[]){"staged"}, 1);
+        return;
+    }
+    h->held.kept = h->held_findings.kept = true;
+    write_page(h, number, page, side, &h->held, &h->held_findings);
+    h->held_servers += page->n_servers;
+    h->held_pages++;
+    size_t bytes = slate_argv_bytes(&h->held) + slate_argv_bytes(&h->held_findings);
+    h->env->held_bytes += bytes - h->held_bytes;
+    h->held_bytes = bytes;
+    if (h->env->held_bytes > (size_t)h->env->cfg->sync_hold_bytes) {
+        h->staging = true;
+        stage(h, &h->held, &h->held_findings, h->held_servers);
+        slate_metric_add(h->env->m.sync_pages, (const char *[]){"spilled"}, (double)h->held_pages);
+        drop_held(h);
     }
 }
 

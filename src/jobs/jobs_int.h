@@ -27,6 +27,7 @@ struct slate_worker_metrics {
     struct slate_metric *api_requests;    /* {code} */
     struct slate_metric *api_seconds;
     struct slate_metric *api_budget;      /* {integration} (bounded) */
+    struct slate_metric *sync_pages;      /* {path}: held, staged, spilled */
     struct slate_metric *redis_reconnects;
     struct slate_metric *queue;           /* {queue} */
     struct slate_metric *workers;
@@ -52,6 +53,9 @@ struct slate_env {
     struct slate_check_config checks;
     const char *prefix;
     const char *consumer;
+    /* Bytes of pages of servers the jobs keep for their commit instead of
+     * staging them in Redis (handlers.c, SLATE_SYNC_HOLD_BYTES). */
+    size_t held_bytes;
 };
 
 /* The life of one attempt of a job.  Changed only by run_set_state(), which
@@ -118,11 +122,17 @@ struct slate_argv {
     size_t open_at;
     char **owned;
     size_t n_owned, cap_owned;
+    bool kept;              /* lives long: never takes or gives the spare buffer */
 };
 void slate_argv_add(struct slate_argv *a, const char *s, size_t n);
 void slate_argv_str(struct slate_argv *a, const char *s);
 void slate_argv_own(struct slate_argv *a, char *s);
 void slate_argv_copy(struct slate_argv *a, const char *s, size_t n);
+/* Adds every argument of src, borrowed: src must not change until a is
+ * sent. */
+void slate_argv_extend(struct slate_argv *a, const struct slate_argv *src);
+/* Bytes a holds: its arguments' buffer and its arrays. */
+size_t slate_argv_bytes(const struct slate_argv *a);
 void slate_argv_int(struct slate_argv *a, long long v);
 /* One argument written in place: append to the buffer slate_argv_open
  * returns (nothing else may be added meanwhile), then slate_argv_close. */

@@ -121,13 +121,15 @@ const char slate_lua_heartbeat[] =
     "end\n"
 
 /* The test results of a streamed sync, as a Lua function: a per-server
- * test's JSON is its four parts around the findings the pages staged (one
- * field per page and list, "<test>|<list>|<page>"); the others come whole.
+ * test's JSON is its four parts around the findings of the pages, staged or
+ * held (one field per page and list, "<test>|<list>|<page>"); the others
+ * come whole.
  * ARGV from k on: per test, id, "full", json | id, "parts", p0, p1, p2, p3. */
 #define STORE_TESTS                                                              \
-    "local function store_tests(k, tests_key, staged_key)\n"                     \
+    "local function store_tests(k, tests_key, staged_key, held)\n"               \
     "  local staged = {}\n"                                                      \
     "  local all = redis.call('HGETALL', staged_key)\n"                          \
+    "  for j = 1, #held do all[#all + 1] = held[j] end\n"                        \
     "  for j = 1, #all, 2 do\n"                                                  \
     "    local key, page = string.match(all[j], '^(.*)|(%d+)$')\n"               \
     "    if key then\n"                                                          \
@@ -171,7 +173,9 @@ const char slate_lua_heartbeat[] =
  * ARGV: 1 integration id, 2 generation, 3 lease token, 4 mode (connect|sync),
  *       5 now, 6 token ciphertext, 7 token hint, 8 rl limit, 9 rl remaining,
  *       10 rl reset, 11 servers the worker staged, then n_keys, id/json
- *       pairs, n_firewalls, id/json pairs, then the tests (STORE_TESTS).
+ *       pairs, n_firewalls, id/json pairs, n servers held (pages the worker
+ *       kept instead of staging), id/json pairs, n findings held,
+ *       field/items pairs, then the tests (STORE_TESTS).
  * Returns {added, changed, removed}, {-1} when disconnected since the job
  * began (or, for a sync, not connected), {-2} when the lease was lost, {-3}
  * when the staged servers are not all there. */
@@ -189,17 +193,22 @@ const char slate_lua_commit_sync[] =
     "end\n"
     "local keys, n_keys = take()\n"
     "local fws, n_fws = take()\n"
+    "local held = take()\n"
+    "local held_findings = take()\n"
     "local assets = redis.call('HGETALL', KEYS[10])\n"
-    "local n_assets = #assets / 2\n"
+    "for k = 1, #held do assets[#assets + 1] = held[k] end\n"
     "local added, changed, removed = 0, 0, 0\n"
     "local new = {}\n"
     "local ids = {}\n"
     "for k = 1, #assets, 2 do\n"
     "  local id, json = assets[k], assets[k + 1]\n"
-    "  new[id] = true; ids[#ids + 1] = id\n"
-    "  local prev = redis.call('HGET', KEYS[7], id)\n"
-    "  if not prev then added = added + 1 elseif prev ~= json then changed = changed + 1 end\n"
+    "  if not new[id] then\n"
+    "    new[id] = true; ids[#ids + 1] = id\n"
+    "    local prev = redis.call('HGET', KEYS[7], id)\n"
+    "    if not prev then added = added + 1 elseif prev ~= json then changed = changed + 1 end\n"
+    "  end\n"
     "end\n"
+    "local n_assets = #ids\n"
     "for _, id in ipairs(redis.call('SMEMBERS', KEYS[6])) do\n"
     "  if not new[id] then redis.call('HDEL', KEYS[7], id); removed = removed + 1 end\n"
     "end\n"
@@ -242,7 +251,7 @@ const char slate_lua_commit_sync[] =
     "    .. '\"category\":\"Cloud providers\",\"website\":\"https://www.hetzner.com\",'\n"
     "    .. '\"integrations\":[\"' .. table.concat(list, '\",\"') .. '\"],\"created_at\":\"' .. created .. '\"}')\n"
     "end\n"
-    "store_tests(i, KEYS[11], KEYS[12])\n"
+    "store_tests(i, KEYS[11], KEYS[12], held_findings)\n"
     "redis.call('DEL', KEYS[3])\n"
     "return {added, changed, removed}\n";
 

@@ -795,6 +795,12 @@ static void metrics_init(struct slate_worker *w)
                                            job_buckets, sizeof job_buckets / sizeof *job_buckets, 0);
     f->in_flight = slate_metric_register(m, SLATE_METRIC_GAUGE, "slate_jobs_in_flight",
                                          "Jobs this worker holds now.", NULL, NULL, 0, 0);
+    f->sync_pages = slate_metric_register(
+        m, SLATE_METRIC_COUNTER, "slate_sync_pages_total",
+        "Pages of servers by the way they reached Redis: held for the commit (small "
+        "projects), staged as they came, or held and then staged (spilled) when the "
+        "worker kept too many.",
+        "path", NULL, 0, 0);
     f->api_requests = slate_metric_register(m, SLATE_METRIC_COUNTER, "slate_api_requests_total",
                                             "Hetzner API requests by HTTP status (or error).",
                                             "code", NULL, 0, 0);

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import pytest
 import redis
@@ -163,6 +164,20 @@ class Worker:
 
     def wait_log(self, msg, timeout=10):
         return wait_for(lambda: msg in self.log(), timeout, what=f"'{msg}' in worker log")
+
+    def metrics(self):
+        """The worker's /metrics as {'name{labels}': value}."""
+        self.wait_log("metrics and health endpoint listening")
+        port = next(l["port"] for l in self.log_lines()
+                    if l.get("msg") == "metrics and health endpoint listening")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            body = resp.read().decode()
+        out = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
 
     def stop(self, timeout=30):
         """SIGTERM; returns the exit code."""

@@ -427,3 +427,56 @@ def test_many_big_syncs_at_once_store_every_server(redis_server, fake_factory, w
         assert r.hget(f"slate:{{ws}}:integration:b{i}", "servers") == b"1000"
     assert r.hlen("slate:{ws}:assets") == 1000 * n
     assert not [k for k in r.scan_iter("slate:{ws}:*staging*")]
+
+
+def test_small_projects_held_staged_or_spilled_store_the_same(redis_server, fake_factory,
+                                                              worker_factory):
+    """A small project's pages are kept for the commit, or staged in Redis page
+    by page (SLATE_SYNC_HOLD_BYTES=0), or kept and then staged when the worker
+    keeps more than the cap: whichever way, every integration ends with the
+    same inventory and the same test results, and nothing staged is left."""
+    tok = "H" * 60 + "hold"
+    fake = fake_factory(f"project=mid token={tok} servers=180 ssh_keys=4 firewalls=3 "
+                        f"bind=mixed rules=mixed private=9 pending=5 limit=1000000000\n")
+    r = redis_server.client
+    n = 12
+    modes = {"held": {}, "staged": {"SLATE_SYNC_HOLD_BYTES": "0"},
+             "spilled": {"SLATE_SYNC_HOLD_BYTES": "100000"}}
+    stored = {}
+    for mode, env in modes.items():
+        w = worker_factory(redis_server.url, fake.url, SLATE_CONCURRENCY=n, **env)
+        for i in range(n):
+            connect(r, mode, f"i{i}", tok, job_id=f"{mode}-{i}")
+        for i in range(n):
+            res = wait_result(r, f"{mode}-{i}", timeout=60)
+            assert res["status"] == "succeeded", res
+            assert json.loads(res["summary"])["servers"] == 180
+        pages = {path: w.metrics().get(f'slate_sync_pages_total{{path="{path}"}}', 0)
+                 for path in ("held", "staged", "spilled")}
+        # 180 servers are 4 pages.
+        if mode == "held":
+            assert pages == {"held": 4 * n, "staged": 0, "spilled": 0}, pages
+        elif mode == "staged":
+            assert pages == {"held": 0, "staged": 4 * n, "spilled": 0}, pages
+        else:
+            assert pages["spilled"] > 0 and pages["held"] + pages["staged"] + pages["spilled"] \
+                == 4 * n, pages
+        assert w.stop() == 0
+        assert not [k for k in r.scan_iter(f"slate:{{{mode}}}:*staging*")]
+        for i in range(n):
+            integ = f"i{i}"
+
+            def norm(v):
+                v = v.decode().replace(f"hetzner:{integ}:", "hetzner:I:")
+                v = v.replace(f'"integration":"{integ}"', '"integration":"I"')
+                return re.sub(r'"evaluated_at":"[^"]*"', "", v)
+            tests = {k.decode(): norm(v) for k, v in
+                     r.hgetall(f"slate:{{{mode}}}:integration:{integ}:tests").items()}
+            ids = r.smembers(f"slate:{{{mode}}}:integration:{integ}:assets")
+            assert len(ids) == 180
+            assets = sorted(norm(r.hget(f"slate:{{{mode}}}:assets", a)) for a in ids)
+            stored[(mode, i)] = (tests, assets)
+    first = stored[("held", 0)]
+    assert len(first[0]) == 6 and any('"failing":[{' in t for t in first[0].values())
+    for key, value in stored.items():
+        assert value == first, key
