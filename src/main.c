@@ -9,6 +9,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "slate/alloc.h"
 #include "slate/config.h"
 #include "slate/crypto.h"
 #include "slate/log.h"
@@ -54,6 +55,7 @@ int main(int argc, char **argv)
     struct slate_config cfg;
     char errbuf[256];
     int first = argc;
+    slate_alloc_tune();
     int rc = slate_config_load(&cfg, argc, argv, &first, stdout, usage, errbuf, sizeof errbuf);
     if (rc == 0 && first < argc) {
         /* A stray word is a mistake (`--dev-insecure-key 0` for `=0`),

@@ -22,6 +22,9 @@ char *slate_strdup(const char *s);
 char *slate_strndup(const char *s, size_t n);
 char *slate_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void slate_free(void *p);
+/* Tunes the C library's allocator for a long-running worker (once, at start):
+ * see alloc.c. */
+void slate_alloc_tune(void);
 
 /* An arena: many small allocations freed together (a page of parsed
  * records).  Zero-initialise or call slate_arena_init. */
