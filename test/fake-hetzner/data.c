@@ -24,11 +24,26 @@ void data_render(const struct project *p, int version, enum resource r,
                  size_t idx, struct buf *b)
 {
     if (p->generated) {
-        gen_render(p, version, r, idx, b);
+        cache_render_range(p, version, r, idx, 1, b);
         return;
     }
     const struct hand_item *it = &hand_for(p, version)->items[r][idx];
     buf_mem(b, it->json, it->json_len);
+}
+
+void data_render_range(const struct project *p, int version, enum resource r,
+                       size_t from, size_t n, struct buf *b)
+{
+    if (p->generated) {
+        cache_render_range(p, version, r, from, n, b);
+        return;
+    }
+    const struct hand_data *h = hand_for(p, version);
+    for (size_t k = from; k < h->n[r] && k - from < n; k++) {
+        if (k > from)
+            buf_chr(b, ',');
+        buf_mem(b, h->items[r][k].json, h->items[r][k].json_len);
+    }
 }
 
 void data_meta(const struct project *p, int version, enum resource r,

@@ -7,7 +7,9 @@
  *   md5.c      RFC 1321 MD5 (for SSH key fingerprints).
  *   select.c   Hetzner label-selector parsing and matching.
  *   gen.c      the generated data set: a pure function of the project spec,
- *              the data version and an item index (nothing is pre-rendered).
+ *              the data version and an item index.
+ *   cache.c    rendered JSON of generated items, kept per project, version
+ *              and resource once first served.
  *   handfile.c hand-written data sets loaded from JSON files.
  *   data.c     one interface over both kinds of data set.
  *   projects.c projects file parser, runtime knobs, token bucket, admin words.
@@ -19,7 +21,9 @@
  *
  * Concurrency: projects are created once at start-up and never freed while
  * the daemon runs.  Everything in a project that changes at run time (knobs,
- * token bucket) is guarded by project->mu.  The data sets are immutable.
+ * token bucket) is guarded by project->mu.  The data sets are immutable;
+ * the rendered-item cache of a generated project fills in lock-free, keyed
+ * by version (see cache.c).
  */
 #ifndef FAKE_HETZNER_FAKE_H
 #define FAKE_HETZNER_FAKE_H
@@ -171,6 +175,9 @@ struct project;
 size_t data_count(const struct project *p, int version, enum resource r);
 void data_render(const struct project *p, int version, enum resource r,
                  size_t idx, struct buf *b);
+/* Items [from, from + n) (clipped to the count), separated by commas. */
+void data_render_range(const struct project *p, int version, enum resource r,
+                       size_t from, size_t n, struct buf *b);
 void data_meta(const struct project *p, int version, enum resource r,
                size_t idx, struct item_meta *m);
 /* Index of the item with this id, or -1. */
@@ -186,6 +193,14 @@ void gen_meta(const struct project *p, int version, enum resource r,
 long gen_find_id(const struct gen_spec *g, int version, enum resource r,
                  int64_t id);
 bool shape_from_name(const char *s, size_t n, enum rule_shape *out);
+
+/* cache.c: per-project cache of generated items (generated projects only) */
+struct gen_cache;
+int cache_init(struct project *p);     /* at load; -1 on out of memory */
+void cache_free(struct project *p);
+/* As data_render_range, from the cache (rendered and kept on first use). */
+void cache_render_range(const struct project *p, int version, enum resource r,
+                        size_t from, size_t n, struct buf *b);
 
 /* handfile.c */
 int hand_load(const char *path, struct hand_data **out, char *err,
@@ -222,6 +237,7 @@ struct project {
     int ordinal;
     bool generated;
     struct gen_spec gen;
+    struct gen_cache *cache;    /* generated: rendered items (cache.c) */
     struct hand_data *hand[2];  /* hand-written: version 1, version 2 */
     char *file_path[2];
 

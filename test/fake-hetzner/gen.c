@@ -1,10 +1,10 @@
 /*
  * gen.c - the generated data set of a project.
  *
- * Every item is a pure function of (spec, version, model index): nothing is
- * stored or pre-rendered, so a page costs only the items on it and a
- * 100,000-server project costs no memory.  The README documents the layout
- * below; tests rely on it, so keep the two in step.
+ * Every item is a pure function of (spec, version, model index), rendered
+ * here without any stored state; cache.c keeps each rendering for later
+ * requests, so every item is rendered about once per version.  The README
+ * documents the layout below; tests rely on it, so keep the two in step.
  *
  * Model indexes.  Servers have index i, SSH keys j, firewalls k.
  *   version 1: servers i in [0, N), keys j in [0, K), firewalls k in [0, F).

@@ -311,15 +311,18 @@ static char *render_list(const struct project *p, int version, enum resource r,
         return NULL;
     struct buf b;
     buf_init(&b);
-    buf_reserve(&b, 64 * 1024);
     buf_str(&b, "{\"");
     buf_str(&b, resource_plural[r]);
     buf_str(&b, "\":[");
     size_t start = (size_t)(q->page - 1) * (size_t)q->per_page;
-    for (size_t k = start; k < total && k < start + (size_t)q->per_page; k++) {
-        if (k > start)
-            buf_chr(&b, ',');
-        data_render(p, version, r, sel ? sel[k] : k, &b);
+    if (sel == NULL) {
+        data_render_range(p, version, r, start, (size_t)q->per_page, &b);
+    } else {
+        for (size_t k = start; k < total && k < start + (size_t)q->per_page; k++) {
+            if (k > start)
+                buf_chr(&b, ',');
+            data_render(p, version, r, sel[k], &b);
+        }
     }
     buf_str(&b, "],");
     render_pagination(&b, q->page, q->per_page, total, null_totals);

@@ -365,6 +365,7 @@ static void project_free(struct project *p)
 {
     if (p == NULL)
         return;
+    cache_free(p);
     free(p->name);
     free(p->token);
     for (int v = 0; v < 2; v++) {
@@ -673,6 +674,10 @@ static int finish_project(struct project *p, struct spec_seen *seen,
         }
         if (g->v2_change > n - g->v2_remove) {
             snprintf(err, errlen, "v2_remove + v2_change exceeds servers");
+            return -1;
+        }
+        if (cache_init(p) != 0) {
+            snprintf(err, errlen, "out of memory");
             return -1;
         }
     }

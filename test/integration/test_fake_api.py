@@ -752,6 +752,74 @@ def test_version_switch_generated(fake):
     assert fake.all_items("servers", T_VER) == v1
 
 
+def page_items(fake, kind, token, page, per_page):
+    """The raw bytes of a page's item list (between '[' and '],"meta"')."""
+    status, _, data = fake.request(f"/v1/{kind}?page={page}&per_page={per_page}", token)
+    assert status == 200
+    head = b'{"' + kind.encode() + b'":['
+    assert data.startswith(head)
+    return data[len(head):data.rindex(b'],"meta":')]
+
+
+def test_cached_items_same_bytes(fake):
+    """Generated items are rendered once and then copied (cache.c, chunks
+    of 64): a page's bytes are the same however the list is cut, equal to
+    the items fetched one by one, and follow the version both ways, also
+    while it flips under concurrent requests."""
+    kinds = ("servers", "ssh_keys", "firewalls")
+    want = {}       # (version, kind) -> [item bytes]
+    try:
+        for version in (1, 2, 1, 2):
+            fake.admin("mixed2", f"version={version}")
+            for kind in kinds:
+                n = fake.get_json(f"/v1/{kind}?per_page=1", T_MIX)[2]["meta"]["pagination"]["total_entries"]
+                one = [page_items(fake, kind, T_MIX, i + 1, 1) for i in range(n)]
+                assert [json.loads(item)["id"] for item in one] == sorted(
+                    json.loads(item)["id"] for item in one)
+                assert want.setdefault((version, kind), one) == one
+                singular = kind[:-1]
+                for item in one[::7] + one[-1:]:
+                    m = re.match(rb'\{"id":(\d+),', item)
+                    status, _, data = fake.request(f"/v1/{kind}/{int(m.group(1))}", T_MIX)
+                    assert status == 200
+                    assert data == b'{"' + singular.encode() + b'":' + item + b"}"
+                for per_page in (7, 25, 50):
+                    got = [page_items(fake, kind, T_MIX, p + 1, per_page)
+                           for p in range(-(-n // per_page))]
+                    assert b",".join(got) == b",".join(one)
+        assert want[(1, "servers")] != want[(2, "servers")]
+
+        # Pages while the version flips: each is all of v1 or all of v2.
+        pages = [(kind, p) for kind in kinds for p in range(1, 6)]
+        bad, stop = [], threading.Event()
+
+        def flip():
+            v = 1
+            while not stop.is_set():
+                v = 3 - v
+                fake.admin("mixed2", f"version={v}")
+
+        def fetch(k):
+            for kind, p in pages[k::4] * 3:
+                got = page_items(fake, kind, T_MIX, p, 50)
+                if all(got != b",".join(want[(v, kind)][(p - 1) * 50:p * 50])
+                       for v in (1, 2)):
+                    bad.append((kind, p))
+
+        flipper = threading.Thread(target=flip)
+        flipper.start()
+        workers = [threading.Thread(target=fetch, args=(k,)) for k in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        stop.set()
+        flipper.join()
+        assert bad == []
+    finally:
+        fake.admin("mixed2", "version=1")
+
+
 def test_version_switch_hand_written(fake):
     v1 = {s["id"]: s for s in fake.all_items("servers", T_EDGE)}
     fake.admin("edge", "version=2")
